@@ -1,0 +1,50 @@
+//! Applying an IPAM result to an interface inside the pod namespace.
+
+use std::net::IpAddr;
+
+use crate::cni::error::{CniError, ErrorCode, chain};
+use crate::cni::result::{CniResult, Route};
+use crate::netlink::{
+    Netlink, NetlinkError, Request, address_request, link_up_request, route_request,
+};
+
+pub fn netlink_error(e: &NetlinkError) -> CniError {
+    CniError::new(ErrorCode::Netlink, chain(e))
+}
+
+/// The gateway a route uses: its own `gw`, else the first IP gateway of the
+/// same family (as the reference plugins do), else none (an on-link route).
+fn gateway_for(result: &CniResult, r: &Route) -> Option<IpAddr> {
+    r.gw.or_else(|| {
+        result.ips.iter().filter_map(|ip| ip.gateway).find(|gw| gw.is_ipv4() == r.dst.is_ipv4())
+    })
+}
+
+/// Brings the link up and adds every address, then every route, in one
+/// netlink batch (the kernel applies them in order).
+pub fn apply(nl: &mut Netlink, index: u32, result: &CniResult) -> Result<(), CniError> {
+    let mut reqs: Vec<Request> = vec![link_up_request(index)];
+    reqs.extend(result.ips.iter().map(|ip| address_request(index, ip.address)));
+    reqs.extend(result.routes.iter().map(|r| route_request(index, r, gateway_for(result, r))));
+    nl.batch(reqs).map_err(|e| netlink_error(&e).context("configuring pod addresses"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn routes_inherit_gateway_of_their_family() {
+        let r = CniResult::from_value(&json!({
+            "ips": [{"address": "10.0.0.2/24", "gateway": "10.0.0.1"},
+                    {"address": "fd00::2/64", "gateway": "fd00::1"}],
+            "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}, {"dst": "192.168.0.0/16", "gw": "10.0.0.9"}]
+        }))
+        .expect("result");
+        let gws: Vec<_> =
+            r.routes.iter().map(|x| gateway_for(&r, x).map(|g| g.to_string())).collect();
+        assert_eq!(gws, [Some("10.0.0.1".into()), Some("fd00::1".into()), Some("10.0.0.9".into())]);
+    }
+}

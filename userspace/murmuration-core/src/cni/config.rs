@@ -1,0 +1,351 @@
+//! The network configuration on stdin: parsed once, validated into typed fields.
+//!
+//! Key names follow the spec, Multus (`deviceID`, `pciBusID`) and sriov-cni
+//! (`vlanQoS`, `link_state`, `min_tx_rate`, ...), so an existing
+//! NetworkAttachmentDefinition works unchanged. Unknown keys are ignored: CNI
+//! configs are shared between plugins in a chain and runtimes add their own.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::args::CniArgs;
+use super::error::{CniError, ErrorCode};
+use super::result::{CniResult, Dns};
+use super::types::{ContainerId, IfName, InvalidValue, MacAddr, PciAddress, VlanId, VlanQos};
+use super::version::CniVersion;
+
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/murmuration";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawConf {
+    cni_version: String,
+    name: Option<String>,
+    mode: Option<String>,
+    master: Option<String>,
+    #[serde(rename = "deviceID")]
+    device_id: Option<String>,
+    #[serde(rename = "pciBusID")]
+    pci_bus_id: Option<String>,
+    vlan: Option<i64>,
+    #[serde(rename = "vlanQoS")]
+    vlan_qos: Option<i64>,
+    vlan_proto: Option<String>,
+    mac: Option<String>,
+    spoofchk: Option<String>,
+    trust: Option<String>,
+    #[serde(rename = "link_state")]
+    link_state: Option<String>,
+    #[serde(rename = "min_tx_rate")]
+    min_tx_rate: Option<u32>,
+    #[serde(rename = "max_tx_rate")]
+    max_tx_rate: Option<u32>,
+    mtu: Option<u32>,
+    data_dir: Option<PathBuf>,
+    log_level: Option<String>,
+    log_file: Option<PathBuf>,
+    ipam: Option<Map<String, Value>>,
+    dns: Option<Dns>,
+    #[serde(default)]
+    runtime_config: RawRuntimeConfig,
+    #[serde(default)]
+    capabilities: BTreeMap<String, bool>,
+    prev_result: Option<Value>,
+    #[serde(rename = "cni.dev/valid-attachments")]
+    valid_attachments: Option<Vec<GcAttachment>>,
+    #[serde(rename = "cni.dev/attachments")]
+    legacy_attachments: Option<Vec<GcAttachment>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawRuntimeConfig {
+    mac: Option<String>,
+    #[serde(default)]
+    ips: Vec<String>,
+    #[serde(rename = "deviceID")]
+    device_id: Option<String>,
+    #[serde(rename = "CNIDeviceInfoFile")]
+    device_info_file: Option<PathBuf>,
+}
+
+/// One entry of GC's `cni.dev/valid-attachments`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GcAttachment {
+    #[serde(rename = "containerID")]
+    pub container_id: String,
+    pub ifname: String,
+}
+
+/// How the pod gets its interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// An SR-IOV virtual function moved into the pod.
+    Sriov,
+    /// A kernel 802.1Q/802.1ad subinterface of `master` moved into the pod.
+    Vlan,
+    /// A veth pair whose host end the eBPF fast path serves.
+    Veth,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum VlanProto {
+    #[serde(rename = "802.1q")]
+    Dot1Q,
+    #[serde(rename = "802.1ad")]
+    Dot1Ad,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    Auto,
+    Enable,
+    Disable,
+}
+
+/// VLAN and VF properties, by sriov-cni's names. `None` = leave untouched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkProps {
+    pub vlan: Option<VlanId>,
+    pub qos: Option<VlanQos>,
+    pub proto: Option<VlanProto>,
+    pub spoofchk: Option<bool>,
+    pub trust: Option<bool>,
+    pub link_state: Option<LinkState>,
+    pub min_tx_rate: Option<u32>,
+    pub max_tx_rate: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    pub mac: Option<MacAddr>,
+    pub ips: Vec<String>,
+    pub device_info_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpamConf {
+    /// The IPAM plugin's binary name, looked up on `CNI_PATH`.
+    pub kind: String,
+}
+
+/// A validated network configuration.
+#[derive(Debug, Clone)]
+pub struct NetConf {
+    pub version: CniVersion,
+    pub name: String,
+    pub mode: Mode,
+    pub master: Option<IfName>,
+    /// The VF's PCI address: top-level `deviceID`, `pciBusID` or `runtimeConfig.deviceID`.
+    pub device: Option<PciAddress>,
+    pub props: LinkProps,
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+    pub data_dir: PathBuf,
+    pub log_level: Option<String>,
+    pub log_file: Option<PathBuf>,
+    pub ipam: Option<IpamConf>,
+    pub dns: Dns,
+    pub runtime: RuntimeConfig,
+    pub capabilities: BTreeMap<String, bool>,
+    pub prev_result: Option<CniResult>,
+    /// GC's list of attachments to keep (`cni.dev/valid-attachments`, or the legacy key).
+    pub valid_attachments: Vec<GcAttachment>,
+    /// The exact bytes received, handed unchanged to delegated plugins.
+    pub raw: Vec<u8>,
+}
+
+/// Maps a serde error to the spec's codes: syntax is 6, a well-formed but wrong value is 7.
+pub fn decode_error(e: &serde_json::Error) -> CniError {
+    use serde_json::error::Category;
+    let code = match e.classify() {
+        Category::Syntax | Category::Eof => ErrorCode::Decode,
+        Category::Data => ErrorCode::InvalidConfig,
+        Category::Io => ErrorCode::Io,
+    };
+    CniError::new(code, "cannot parse network configuration").with_details(e.to_string())
+}
+
+fn bad(e: InvalidValue) -> CniError {
+    CniError::new(ErrorCode::InvalidConfig, e.to_string())
+}
+
+fn bad_msg(msg: impl Into<String>) -> CniError {
+    CniError::new(ErrorCode::InvalidConfig, msg)
+}
+
+/// Reads only `cniVersion`, for VERSION and for error replies.
+pub fn peek_version(stdin: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct V {
+        #[serde(rename = "cniVersion")]
+        v: String,
+    }
+    serde_json::from_slice::<V>(stdin).ok().map(|v| v.v)
+}
+
+impl NetConf {
+    pub fn parse(stdin: &[u8]) -> Result<Self, CniError> {
+        let raw: RawConf = serde_json::from_slice(stdin).map_err(|e| decode_error(&e))?;
+        let version = CniVersion::parse(&raw.cni_version)?;
+        let name = raw.name.as_deref().ok_or_else(|| bad_msg("missing network \"name\""))?;
+        ContainerId::parse(name).map_err(|e| bad_msg(format!("network name: {}", e.reason)))?;
+        let device = parse_device(&raw)?;
+        let mode = match raw.mode.as_deref() {
+            None | Some("") if device.is_some() => Mode::Sriov,
+            None | Some("") => Mode::Veth,
+            Some(m) => serde_json::from_value(Value::String(m.to_owned()))
+                .map_err(|_| bad_msg(format!("mode {m:?}: expected sriov, vlan or veth")))?,
+        };
+        let prev_result = raw.prev_result.as_ref().map(CniResult::from_value).transpose()?;
+        Ok(Self {
+            version,
+            name: name.to_owned(),
+            mode,
+            master: raw.master.as_deref().map(IfName::parse).transpose().map_err(bad)?,
+            device,
+            props: parse_props(&raw)?,
+            mac: raw.mac.as_deref().map(parse_unicast_mac).transpose()?,
+            mtu: raw.mtu.map(validate_mtu).transpose()?,
+            data_dir: raw.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            log_level: raw.log_level.clone(),
+            log_file: raw.log_file.clone(),
+            ipam: raw.ipam.as_ref().map(parse_ipam).transpose()?,
+            dns: raw.dns.clone().unwrap_or_default(),
+            runtime: parse_runtime(&raw.runtime_config)?,
+            capabilities: raw.capabilities.clone(),
+            prev_result,
+            valid_attachments: raw.valid_attachments.or(raw.legacy_attachments).unwrap_or_default(),
+            raw: stdin.to_vec(),
+        })
+    }
+
+    /// The MAC for the pod interface: `runtimeConfig.mac`, then `MAC=` in
+    /// `CNI_ARGS`, then the config's `mac`.
+    pub fn effective_mac(&self, args: &CniArgs) -> Option<MacAddr> {
+        self.runtime.mac.or(args.mac).or(self.mac)
+    }
+
+    /// Checks what ADD (and CHECK) need beyond what every verb needs. DEL and GC
+    /// must work from state alone, so they do not call this.
+    pub fn validate_for_add(&self) -> Result<(), CniError> {
+        match self.mode {
+            Mode::Sriov if self.device.is_none() => {
+                Err(bad_msg("mode sriov needs \"deviceID\" (or pciBusID / runtimeConfig.deviceID)"))
+            }
+            Mode::Vlan if self.master.is_none() => Err(bad_msg("mode vlan needs \"master\"")),
+            Mode::Vlan if self.props.vlan.is_none_or(|v| v.get() == 0) => {
+                Err(bad_msg("mode vlan needs \"vlan\" between 1 and 4094"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn parse_device(raw: &RawConf) -> Result<Option<PciAddress>, CniError> {
+    let candidates = [&raw.runtime_config.device_id, &raw.device_id, &raw.pci_bus_id];
+    let first = candidates.into_iter().flatten().find(|s| !s.is_empty());
+    first.map(|s| PciAddress::parse(s)).transpose().map_err(bad)
+}
+
+fn parse_unicast_mac(s: &str) -> Result<MacAddr, CniError> {
+    let mac = MacAddr::parse(s).map_err(bad)?;
+    if mac.is_multicast() || mac.0 == [0; 6] {
+        return Err(bad_msg(format!("mac {s}: must be a unicast address")));
+    }
+    Ok(mac)
+}
+
+fn validate_mtu(mtu: u32) -> Result<u32, CniError> {
+    if !(68..=65535).contains(&mtu) {
+        return Err(bad_msg(format!("mtu {mtu}: must be 68-65535")));
+    }
+    Ok(mtu)
+}
+
+fn parse_on_off(key: &str, v: &Option<String>) -> Result<Option<bool>, CniError> {
+    match v.as_deref() {
+        None | Some("") => Ok(None),
+        Some("on") => Ok(Some(true)),
+        Some("off") => Ok(Some(false)),
+        Some(other) => Err(bad_msg(format!("{key} {other:?}: expected \"on\" or \"off\""))),
+    }
+}
+
+fn parse_props(raw: &RawConf) -> Result<LinkProps, CniError> {
+    let vlan = raw
+        .vlan
+        .map(|v| u16::try_from(v).map_err(|_| bad_msg(format!("vlan {v}: must be 0-4094"))))
+        .transpose()?
+        .map(VlanId::new)
+        .transpose()
+        .map_err(bad)?;
+    let qos = raw
+        .vlan_qos
+        .map(|v| u8::try_from(v).map_err(|_| bad_msg(format!("vlanQoS {v}: must be 0-7"))))
+        .transpose()?
+        .map(VlanQos::new)
+        .transpose()
+        .map_err(bad)?;
+    let proto = match raw.vlan_proto.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => None,
+        Some("802.1q") => Some(VlanProto::Dot1Q),
+        Some("802.1ad") => Some(VlanProto::Dot1Ad),
+        Some(p) => {
+            return Err(bad_msg(format!("vlanProto {p:?}: expected 802.1q or 802.1ad")));
+        }
+    };
+    if vlan.is_none() && (qos.is_some() || proto.is_some()) {
+        return Err(bad_msg("vlanQoS and vlanProto need \"vlan\""));
+    }
+    let link_state =
+        match raw.link_state.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(serde_json::from_value(Value::String(s.to_owned())).map_err(|_| {
+                bad_msg(format!("link_state {s:?}: expected auto, enable or disable"))
+            })?),
+        };
+    if let (Some(min), Some(max)) = (raw.min_tx_rate, raw.max_tx_rate)
+        && max != 0
+        && min > max
+    {
+        return Err(bad_msg(format!("min_tx_rate {min} exceeds max_tx_rate {max}")));
+    }
+    Ok(LinkProps {
+        vlan,
+        qos,
+        proto,
+        spoofchk: parse_on_off("spoofchk", &raw.spoofchk)?,
+        trust: parse_on_off("trust", &raw.trust)?,
+        link_state,
+        min_tx_rate: raw.min_tx_rate,
+        max_tx_rate: raw.max_tx_rate,
+    })
+}
+
+fn parse_ipam(m: &Map<String, Value>) -> Result<IpamConf, CniError> {
+    let kind = m.get("type").and_then(Value::as_str).unwrap_or_default();
+    if kind.is_empty() {
+        return Err(bad_msg("ipam needs a \"type\""));
+    }
+    if kind.contains('/') || kind == "." || kind == ".." {
+        return Err(bad_msg(format!("ipam type {kind:?} must be a plain binary name")));
+    }
+    Ok(IpamConf { kind: kind.to_owned() })
+}
+
+fn parse_runtime(rc: &RawRuntimeConfig) -> Result<RuntimeConfig, CniError> {
+    Ok(RuntimeConfig {
+        mac: rc.mac.as_deref().filter(|m| !m.is_empty()).map(parse_unicast_mac).transpose()?,
+        ips: rc.ips.clone(),
+        device_info_file: rc.device_info_file.clone(),
+    })
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,157 @@
+use proptest::prelude::*;
+use serde_json::json;
+
+use super::*;
+
+fn parse(v: Value) -> Result<NetConf, CniError> {
+    NetConf::parse(&serde_json::to_vec(&v).expect("json"))
+}
+
+fn base() -> Value {
+    json!({"cniVersion": "1.1.0", "name": "net-a", "type": "murmuration"})
+}
+
+fn with(extra: Value) -> Value {
+    let mut v = base();
+    for (k, x) in extra.as_object().expect("object") {
+        v[k] = x.clone();
+    }
+    v
+}
+
+#[test]
+fn minimal_config_defaults_to_veth() {
+    let c = parse(base()).expect("valid");
+    assert_eq!(c.mode, Mode::Veth);
+    assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    assert!(c.ipam.is_none());
+}
+
+#[test]
+fn multus_device_id_selects_sriov() {
+    let c = parse(with(json!({"deviceID": "0000:03:02.0"}))).expect("valid");
+    assert_eq!(c.mode, Mode::Sriov);
+    assert_eq!(c.device.expect("device").as_ref(), "0000:03:02.0");
+    let c = parse(with(json!({"pciBusID": "03:02.1"}))).expect("valid");
+    assert_eq!(c.device.expect("device").as_ref(), "0000:03:02.1");
+    let c = parse(with(
+        json!({"runtimeConfig": {"deviceID": "0000:03:02.2"}, "deviceID": "0000:03:02.0"}),
+    ))
+    .expect("valid");
+    assert_eq!(c.device.expect("device").as_ref(), "0000:03:02.2");
+}
+
+#[test]
+fn sriov_cni_keys_are_understood() {
+    let c = parse(with(json!({
+        "vlan": 100, "vlanQoS": 5, "vlanProto": "802.1ad", "spoofchk": "off", "trust": "on",
+        "link_state": "enable", "min_tx_rate": 10, "max_tx_rate": 100, "mtu": 9000,
+        "mac": "02:00:00:00:00:10"
+    })))
+    .expect("valid");
+    assert_eq!(c.props.vlan.map(VlanId::get), Some(100));
+    assert_eq!(c.props.qos.map(VlanQos::get), Some(5));
+    assert_eq!(c.props.proto, Some(VlanProto::Dot1Ad));
+    assert_eq!((c.props.spoofchk, c.props.trust), (Some(false), Some(true)));
+    assert_eq!(c.props.link_state, Some(LinkState::Enable));
+    assert_eq!(c.mtu, Some(9000));
+}
+
+#[test]
+fn mac_precedence_runtime_then_args_then_config() {
+    let c = parse(with(json!({"mac": "02:00:00:00:00:01",
+                              "runtimeConfig": {"mac": "02:00:00:00:00:03"}})))
+    .expect("valid");
+    let args = CniArgs::parse("MAC=02:00:00:00:00:02").expect("args");
+    assert_eq!(c.effective_mac(&args).expect("mac").to_string(), "02:00:00:00:00:03");
+    let c = parse(with(json!({"mac": "02:00:00:00:00:01"}))).expect("valid");
+    assert_eq!(c.effective_mac(&args).expect("mac").to_string(), "02:00:00:00:00:02");
+    assert_eq!(c.effective_mac(&CniArgs::default()).expect("mac").to_string(), "02:00:00:00:00:01");
+}
+
+#[test]
+fn gc_attachments_accept_both_keys() {
+    let item = json!([{"containerID": "c1", "ifname": "net1"}]);
+    let c = parse(with(json!({"cni.dev/valid-attachments": item.clone()}))).expect("valid");
+    assert_eq!(c.valid_attachments.len(), 1);
+    let c = parse(with(json!({"cni.dev/attachments": item}))).expect("valid");
+    assert_eq!(c.valid_attachments[0].ifname, "net1");
+}
+
+#[test]
+fn decode_failures_are_code_6() {
+    for bad in [&b"{"[..], b"not json", b"", b"{\"cniVersion\": \"1.1.0\",}"] {
+        assert_eq!(NetConf::parse(bad).unwrap_err().code, 6, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[test]
+fn unsupported_version_is_code_1() {
+    assert_eq!(parse(json!({"cniVersion": "9.9.9", "name": "n"})).unwrap_err().code, 1);
+}
+
+#[test]
+fn invalid_values_are_code_7() {
+    let cases = [
+        json!({"vlan": 4095}),
+        json!({"vlan": -1}),
+        json!({"vlan": 10, "vlanQoS": 8}),
+        json!({"vlanQoS": 1}),
+        json!({"vlan": 10, "vlanProto": "802.1x"}),
+        json!({"mac": "01:00:5e:00:00:01"}),
+        json!({"mac": "zz"}),
+        json!({"mtu": 10}),
+        json!({"mode": "macvlan"}),
+        json!({"master": "a/b"}),
+        json!({"deviceID": "0000:03:00.9"}),
+        json!({"spoofchk": "yes"}),
+        json!({"link_state": "up"}),
+        json!({"min_tx_rate": 100, "max_tx_rate": 10}),
+        json!({"ipam": {}}),
+        json!({"ipam": {"type": "../evil"}}),
+        json!({"vlan": "100"}),
+        json!({"name": "bad name"}),
+    ];
+    for extra in cases {
+        let got = parse(with(extra.clone()));
+        assert_eq!(got.map(|_| ()).unwrap_err().code, 7, "{extra} accepted or wrong code");
+    }
+    assert_eq!(parse(json!({"cniVersion": "1.1.0"})).unwrap_err().code, 7);
+}
+
+#[test]
+fn add_needs_mode_specific_keys() {
+    let c = parse(with(json!({"mode": "sriov"}))).expect("parses");
+    assert_eq!(c.validate_for_add().unwrap_err().code, 7);
+    let c = parse(with(json!({"mode": "vlan", "vlan": 100}))).expect("parses");
+    assert_eq!(c.validate_for_add().unwrap_err().code, 7);
+    let c = parse(with(json!({"mode": "vlan", "vlan": 100, "master": "eth1"}))).expect("parses");
+    assert!(c.validate_for_add().is_ok());
+}
+
+#[test]
+fn prev_result_is_parsed() {
+    let c = parse(with(json!({"prevResult": {"cniVersion": "1.0.0",
+        "ips": [{"address": "10.0.0.2/24"}]}})))
+    .expect("valid");
+    assert_eq!(c.prev_result.expect("prev").ips.len(), 1);
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = NetConf::parse(&bytes);
+    }
+
+    #[test]
+    fn vlan_range_is_exactly_0_to_4094(v in -10i64..5000) {
+        let got = parse(with(json!({"vlan": v})));
+        prop_assert_eq!(got.is_ok(), (0..=4094).contains(&v));
+    }
+
+    #[test]
+    fn mtu_range_is_exactly_68_to_65535(m in 0u32..70000) {
+        let got = parse(with(json!({"mtu": m})));
+        prop_assert_eq!(got.is_ok(), (68..=65535).contains(&m));
+    }
+}

@@ -1,0 +1,11 @@
+//! The CNI protocol: environment, configuration, results, errors and the
+//! entry point the `murmuration` binary calls.
+
+pub mod args;
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod plugin;
+pub mod result;
+pub mod types;
+pub mod version;

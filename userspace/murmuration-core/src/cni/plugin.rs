@@ -1,0 +1,147 @@
+//! The plugin's entry point: read env and stdin, run the verb, print the
+//! result or the error object, and return the exit status.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use super::config::{NetConf, peek_version};
+use super::env::{CniEnv, Command};
+use super::error::{CniError, ErrorCode};
+use super::version::{CniVersion, VersionInfo};
+use crate::ops::{self, Call};
+
+/// Runs one invocation. `vars` is the whole environment (it is handed on to
+/// delegated plugins); stdout receives exactly one JSON document or nothing.
+pub fn run(
+    vars: &HashMap<String, String>,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+) -> ExitCode {
+    let mut input = Vec::new();
+    let outcome = match stdin.read_to_end(&mut input) {
+        Ok(_) => dispatch(vars, &input),
+        Err(e) => {
+            Err(CniError::new(ErrorCode::Io, "cannot read stdin").with_details(e.to_string()))
+        }
+    };
+    let (doc, code) = match outcome {
+        Ok(None) => return ExitCode::SUCCESS,
+        Ok(Some(v)) => (v, ExitCode::SUCCESS),
+        Err(e) => {
+            tracing::error!(error = %e, "failed");
+            (error_document(&e, &input), ExitCode::FAILURE)
+        }
+    };
+    let written = serde_json::to_writer(&mut *stdout, &doc)
+        .map_err(std::io::Error::from)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    if written.is_err() {
+        return ExitCode::FAILURE;
+    }
+    code
+}
+
+/// The error object, carrying the caller's `cniVersion` when we understand it.
+fn error_document(e: &CniError, stdin: &[u8]) -> Value {
+    let version =
+        peek_version(stdin).and_then(|v| CniVersion::parse(&v).ok()).unwrap_or(CniVersion::LATEST);
+    let mut doc = serde_json::to_value(e).unwrap_or_default();
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("cniVersion".into(), version.as_str().into());
+    }
+    doc
+}
+
+fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Value>, CniError> {
+    if CniEnv::command(vars)? == Command::Version {
+        return Ok(Some(version_reply(stdin)));
+    }
+    let env = CniEnv::from_vars(vars)?;
+    let conf = NetConf::parse(stdin)?;
+    crate::log::init(conf.log_level.as_deref(), conf.log_file.as_deref());
+    let version = conf.version;
+    if matches!(env.command, Command::Status | Command::Gc) && !version.is_1_1() {
+        return Err(CniError::new(
+            ErrorCode::IncompatibleVersion,
+            format!("{} needs cniVersion 1.1.0, not {version}", env.command.as_str()),
+        ));
+    }
+    let call = Call { vars, env, conf };
+    tracing::debug!(verb = call.env.command.as_str(), network = %call.conf.name, "invoked");
+    match call.env.command {
+        Command::Add => ops::add(&call).map(|r| Some(r.to_value(version))),
+        Command::Del => ops::del(&call).map(|()| None),
+        Command::Check => ops::check(&call).map(|()| None),
+        Command::Status => ops::status(&call).map(|()| None),
+        Command::Gc => ops::gc(&call).map(|()| None),
+        Command::Version => Ok(Some(version_reply(stdin))),
+    }
+}
+
+/// VERSION answers in the caller's version when we know it, else in our newest.
+fn version_reply(stdin: &[u8]) -> Value {
+    let asked =
+        peek_version(stdin).and_then(|v| CniVersion::parse(&v).ok()).unwrap_or(CniVersion::LATEST);
+    serde_json::to_value(VersionInfo::ours(asked.as_str())).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoke(vars: &[(&str, &str)], stdin: &str) -> (ExitCode, Value) {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut out = Vec::new();
+        let code = run(&vars, &mut stdin.as_bytes(), &mut out);
+        let v =
+            if out.is_empty() { Value::Null } else { serde_json::from_slice(&out).expect("json") };
+        (code, v)
+    }
+
+    #[test]
+    fn version_lists_supported_versions() {
+        let (code, v) = invoke(&[("CNI_COMMAND", "VERSION")], r#"{"cniVersion":"1.0.0"}"#);
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert_eq!(v["cniVersion"], "1.0.0");
+        assert_eq!(v["supportedVersions"].as_array().expect("list").len(), 5);
+    }
+
+    #[test]
+    fn errors_are_json_with_the_callers_version() {
+        let (code, v) = invoke(
+            &[
+                ("CNI_COMMAND", "ADD"),
+                ("CNI_CONTAINERID", "c"),
+                ("CNI_NETNS", "/x"),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_PATH", "/x"),
+            ],
+            r#"{"cniVersion":"0.4.0","name":"n","type":"murmuration","vlan":5000}"#,
+        );
+        assert_eq!(code, ExitCode::FAILURE);
+        assert_eq!(v["code"], 7);
+        assert_eq!(v["cniVersion"], "0.4.0");
+        assert!(v["msg"].as_str().expect("msg").contains("vlan"));
+    }
+
+    #[test]
+    fn missing_command_is_code_4_and_bad_json_code_6() {
+        assert_eq!(invoke(&[], "{}").1["code"], 4);
+        let (_, v) = invoke(&[("CNI_COMMAND", "STATUS"), ("CNI_PATH", "/x")], "{nope");
+        assert_eq!(v["code"], 6);
+    }
+
+    #[test]
+    fn gc_needs_1_1() {
+        let (_, v) = invoke(
+            &[("CNI_COMMAND", "GC"), ("CNI_PATH", "/x")],
+            r#"{"cniVersion":"1.0.0","name":"n","type":"murmuration"}"#,
+        );
+        assert_eq!(v["code"], 1);
+    }
+}

@@ -1,0 +1,18 @@
+//! murmuration's core: everything the CNI plugin and the node daemon share.
+//!
+//! - [`cni`]: the protocol (env, config, results, errors, versions) and the
+//!   plugin entry point.
+//! - [`ops`]: the verbs ADD, DEL, CHECK, STATUS and GC.
+//! - [`attach`]: attachment modes (veth today; SR-IOV and VLAN are shaped in).
+//! - [`ipam`]: IP address management behind one trait.
+//! - [`netlink`], [`netns`]: kernel access, without shelling out.
+//! - [`state`]: per-attachment records and locks under `dataDir`.
+
+pub mod attach;
+pub mod cni;
+pub mod ipam;
+pub mod log;
+pub mod netlink;
+pub mod netns;
+pub mod ops;
+pub mod state;

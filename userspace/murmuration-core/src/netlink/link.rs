@@ -1,0 +1,122 @@
+//! Links: lookup, veth creation with the peer placed in another namespace, deletion.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
+};
+
+use super::{Netlink, NetlinkError, Request};
+use crate::cni::types::MacAddr;
+
+/// What we read back about a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub name: String,
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+    pub up: bool,
+}
+
+impl LinkInfo {
+    fn from_message(m: &LinkMessage) -> Self {
+        let mut info = LinkInfo {
+            index: m.header.index,
+            name: String::new(),
+            mac: None,
+            mtu: None,
+            up: m.header.flags.contains(LinkFlags::Up),
+        };
+        for a in &m.attributes {
+            match a {
+                LinkAttribute::IfName(n) => info.name.clone_from(n),
+                LinkAttribute::Address(b) => info.mac = MacAddr::from_slice(b),
+                LinkAttribute::Mtu(v) => info.mtu = Some(*v),
+                _ => {}
+            }
+        }
+        info
+    }
+}
+
+/// A veth pair: the host end stays here, the peer is created directly in
+/// `peer_ns` under its final name, so it never appears in the host namespace.
+#[derive(Debug)]
+pub struct VethSpec<'a> {
+    pub host_name: &'a str,
+    pub peer_name: &'a str,
+    pub peer_ns: BorrowedFd<'a>,
+    pub peer_mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+}
+
+fn up_message(index: u32) -> LinkMessage {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.header.flags = LinkFlags::Up;
+    m.header.change_mask = LinkFlags::Up;
+    m
+}
+
+/// Sets link `index` administratively up (batchable).
+pub fn link_up_request(index: u32) -> Request {
+    Request { op: "set link up", msg: RouteNetlinkMessage::SetLink(up_message(index)), flags: 0 }
+}
+
+impl Netlink {
+    /// Looks a link up by name; `None` when there is none.
+    pub fn link_by_name(&mut self, name: &str) -> Result<Option<LinkInfo>, NetlinkError> {
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        match self.get("get link", RouteNetlinkMessage::GetLink(m), false) {
+            Ok(replies) => Ok(replies.iter().find_map(|r| match r {
+                RouteNetlinkMessage::NewLink(l) => Some(LinkInfo::from_message(l)),
+                _ => None,
+            })),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a veth pair with the host end administratively up. The peer is
+    /// left down: the kernel cannot open it before the pair is linked
+    /// (`ENOTCONN`); [`link_up_request`] brings it up afterwards.
+    pub fn create_veth(&mut self, spec: &VethSpec<'_>) -> Result<(), NetlinkError> {
+        let mut peer = LinkMessage::default();
+        peer.attributes.push(LinkAttribute::IfName(spec.peer_name.to_owned()));
+        peer.attributes.push(LinkAttribute::NetNsFd(spec.peer_ns.as_raw_fd()));
+        if let Some(mac) = spec.peer_mac {
+            peer.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+        }
+        let mut host = up_message(0);
+        host.attributes.push(LinkAttribute::IfName(spec.host_name.to_owned()));
+        if let Some(mtu) = spec.mtu {
+            peer.attributes.push(LinkAttribute::Mtu(mtu));
+            host.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        host.attributes.push(LinkAttribute::LinkInfo(vec![
+            NlLinkInfo::Kind(InfoKind::Veth),
+            NlLinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+        ]));
+        self.execute(Request {
+            op: "create veth pair",
+            msg: RouteNetlinkMessage::NewLink(host),
+            flags: NLM_F_CREATE | NLM_F_EXCL,
+        })
+    }
+
+    /// Deletes a link by name. Returns `false` when it was already gone.
+    pub fn delete_link(&mut self, name: &str) -> Result<bool, NetlinkError> {
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        let req = Request { op: "delete link", msg: RouteNetlinkMessage::DelLink(m), flags: 0 };
+        match self.execute(req) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}

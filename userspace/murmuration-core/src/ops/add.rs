@@ -1,0 +1,157 @@
+//! ADD: validate, check for clashes, allocate, record, attach, answer.
+//!
+//! Nothing is changed until every check that can fail without side effects
+//! has passed. After IPAM has allocated, any failure runs [`super::release`],
+//! which undoes the interfaces, releases the lease and removes the record.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::value::RawValue;
+
+use super::{Call, netns_error, open_host_netlink, open_pod_netlink, release, state_error};
+use crate::attach::{self, AddContext, Attached};
+use crate::cni::config::NetConf;
+use crate::cni::env::{AttachmentId, Command};
+use crate::cni::error::{CniError, ErrorCode};
+use crate::cni::result::CniResult;
+use crate::netlink::Netlink;
+use crate::netns::NetNs;
+use crate::state::{PodRef, Record, Store};
+
+pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
+    let conf = &call.conf;
+    conf.validate_for_add()?;
+    let id = call.env.attachment()?;
+    let netns_path = call
+        .env
+        .netns
+        .as_deref()
+        .ok_or_else(|| CniError::new(ErrorCode::InvalidEnv, "CNI_NETNS is not set"))?;
+    let netns = NetNs::open(netns_path).map_err(|e| netns_error(&e))?;
+    let store = call.store();
+    let _store_lock = store.lock_store(false).map_err(|e| state_error(&e))?;
+    let _lock = store.lock_attachment(id).map_err(|e| state_error(&e))?;
+    if store.load(id).map_err(|e| state_error(&e))?.is_some() {
+        return Err(CniError::new(
+            ErrorCode::InterfaceExists,
+            format!("attachment {}/{} already exists; DEL it first", id.container_id, id.ifname),
+        ));
+    }
+    let mut host = open_host_netlink()?;
+    let mut pod = open_pod_netlink(&netns)?;
+    preflight(conf, id, &mut host, &mut pod)?;
+
+    let ipam = call.ipam();
+    let ipam_result = match &ipam {
+        Some(i) => i.add(&call.invocation(Command::Add))?,
+        None => CniResult::default(),
+    };
+    let mut rec = new_record(call, id, ipam.is_some())?;
+    let attached = store.save(&rec).map_err(|e| state_error(&e)).and_then(|()| {
+        let mac = conf.effective_mac(&call.env.args);
+        let mut ctx = AddContext {
+            conf,
+            id,
+            netns: &netns,
+            host: &mut host,
+            pod: &mut pod,
+            mac,
+            ipam: &ipam_result,
+        };
+        attach::setup(&mut ctx)
+    });
+    let result = attached.and_then(|a| finish(&mut rec, &store, a, ipam_result, conf));
+    match result {
+        Ok(r) => {
+            tracing::info!(container = %id.container_id, ifname = %id.ifname, "attached");
+            Ok(r)
+        }
+        Err(e) => {
+            for undo in release(&rec, &store, &mut host, ipam.as_deref(), call.vars) {
+                tracing::warn!(error = %undo, "rollback after failed ADD");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Refuses an ADD whose interface names are taken, before anything is allocated.
+fn preflight(
+    conf: &NetConf,
+    id: &AttachmentId,
+    host: &mut Netlink,
+    pod: &mut Netlink,
+) -> Result<(), CniError> {
+    let nl_err = |e| attach::ip::netlink_error(&e);
+    if pod.link_by_name(id.ifname.as_ref()).map_err(nl_err)?.is_some() {
+        return Err(CniError::new(
+            ErrorCode::InterfaceExists,
+            format!("interface {} already exists in the pod namespace", id.ifname),
+        ));
+    }
+    if let Some(name) = attach::host_ifname(conf.mode, id)
+        && host.link_by_name(&name).map_err(nl_err)?.is_some()
+    {
+        return Err(CniError::new(
+            ErrorCode::InterfaceExists,
+            format!("host interface {name} for this attachment already exists"),
+        ));
+    }
+    Ok(())
+}
+
+fn new_record(
+    call: &Call<'_>,
+    id: &AttachmentId,
+    ipam_allocated: bool,
+) -> Result<Record, CniError> {
+    let text = String::from_utf8(call.conf.raw.clone())
+        .map_err(|_| CniError::new(ErrorCode::Decode, "network config is not UTF-8"))?;
+    let config = RawValue::from_string(text).map_err(|e| crate::cni::config::decode_error(&e))?;
+    Ok(Record {
+        format: Record::FORMAT,
+        network: call.conf.name.clone(),
+        container_id: id.container_id.clone(),
+        ifname: id.ifname.clone(),
+        netns: call.env.netns.clone(),
+        mode: call.conf.mode,
+        host_ifname: attach::host_ifname(call.conf.mode, id),
+        mac: None,
+        mtu: None,
+        pod: PodRef::from(&call.env.args),
+        ipam_allocated,
+        config,
+        result: None,
+        created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+    })
+}
+
+/// Builds the result from what was attached and records it.
+fn finish(
+    rec: &mut Record,
+    store: &Store,
+    attached: Attached,
+    ipam: CniResult,
+    conf: &NetConf,
+) -> Result<CniResult, CniError> {
+    let pod = &attached.interfaces[attached.pod_interface];
+    (rec.mac, rec.mtu) = (pod.mac, pod.mtu);
+    let mut ours = CniResult {
+        interfaces: attached.interfaces,
+        ips: ipam.ips,
+        routes: ipam.routes,
+        dns: if conf.dns.is_empty() { ipam.dns } else { conf.dns.clone() },
+    };
+    for ip in &mut ours.ips {
+        ip.interface = Some(attached.pod_interface);
+    }
+    rec.result = Some(ours.clone());
+    store.save(rec).map_err(|e| state_error(&e))?;
+    Ok(match conf.prev_result.clone() {
+        Some(mut prev) => {
+            prev.append(ours);
+            prev
+        }
+        None => ours,
+    })
+}

@@ -1,0 +1,101 @@
+//! CHECK: the interface is in the pod namespace with the recorded MAC, MTU and
+//! addresses, the host side still exists, and IPAM agrees.
+
+use super::{Call, netns_error, open_host_netlink, open_pod_netlink, state_error};
+use crate::cni::env::Command;
+use crate::cni::error::{CniError, ErrorCode};
+use crate::cni::result::CniResult;
+use crate::netlink::Netlink;
+use crate::netns::NetNs;
+use crate::state::Record;
+
+fn mismatch(msg: impl Into<String>) -> CniError {
+    CniError::new(ErrorCode::CheckMismatch, msg)
+}
+
+pub fn check(call: &Call<'_>) -> Result<(), CniError> {
+    if !call.conf.version.has_check() {
+        return Err(CniError::new(
+            ErrorCode::IncompatibleVersion,
+            format!("CHECK needs cniVersion 0.4.0 or later, not {}", call.conf.version),
+        ));
+    }
+    let id = call.env.attachment()?;
+    let path = call
+        .env
+        .netns
+        .as_deref()
+        .ok_or_else(|| CniError::new(ErrorCode::InvalidEnv, "CNI_NETNS is not set"))?;
+    let netns = NetNs::open(path).map_err(|e| netns_error(&e))?;
+    let store = call.store();
+    let _store_lock = store.lock_store(false).map_err(|e| state_error(&e))?;
+    let _lock = store.lock_attachment(id).map_err(|e| state_error(&e))?;
+    let rec = store.load(id).map_err(|e| state_error(&e))?.ok_or_else(|| {
+        mismatch(format!("no attachment {}/{} was recorded", id.container_id, id.ifname))
+    })?;
+    let recorded = rec.result.clone().ok_or_else(|| mismatch("ADD did not complete"))?;
+    if let Some(prev) = &call.conf.prev_result {
+        check_prev_result(prev, &rec)?;
+    }
+    check_pod(&mut open_pod_netlink(&netns)?, &rec, &recorded)?;
+    check_host(&mut open_host_netlink()?, &rec)?;
+    match call.ipam() {
+        Some(ipam) => ipam.check(&call.invocation(Command::Check)),
+        None => Ok(()),
+    }
+}
+
+/// The runtime's `prevResult` must describe the interface we made.
+fn check_prev_result(prev: &CniResult, rec: &Record) -> Result<(), CniError> {
+    let ours =
+        prev.interfaces.iter().find(|i| i.name == rec.ifname.as_ref() && i.sandbox.is_some());
+    let Some(iface) = ours else {
+        return Err(mismatch(format!("prevResult has no interface {} in a sandbox", rec.ifname)));
+    };
+    if iface.mac.is_some() && iface.mac != rec.mac {
+        return Err(mismatch(format!("prevResult MAC {:?} differs from {:?}", iface.mac, rec.mac)));
+    }
+    Ok(())
+}
+
+fn check_pod(pod: &mut Netlink, rec: &Record, recorded: &CniResult) -> Result<(), CniError> {
+    let nl = |e| crate::attach::ip::netlink_error(&e);
+    let link = pod
+        .link_by_name(rec.ifname.as_ref())
+        .map_err(nl)?
+        .ok_or_else(|| mismatch(format!("interface {} is missing from the pod", rec.ifname)))?;
+    if link.mac != rec.mac {
+        return Err(mismatch(format!(
+            "{} has MAC {:?}, expected {:?}",
+            rec.ifname, link.mac, rec.mac
+        )));
+    }
+    if rec.mtu.is_some() && link.mtu != rec.mtu {
+        return Err(mismatch(format!(
+            "{} has MTU {:?}, expected {:?}",
+            rec.ifname, link.mtu, rec.mtu
+        )));
+    }
+    if !link.up {
+        return Err(mismatch(format!("{} is down", rec.ifname)));
+    }
+    let present = pod.addresses(link.index).map_err(nl)?;
+    for ip in &recorded.ips {
+        if !present.contains(&ip.address) {
+            return Err(mismatch(format!("{} lacks address {}", rec.ifname, ip.address)));
+        }
+    }
+    Ok(())
+}
+
+fn check_host(host: &mut Netlink, rec: &Record) -> Result<(), CniError> {
+    let Some(name) = &rec.host_ifname else {
+        return Ok(());
+    };
+    let link = host.link_by_name(name).map_err(|e| crate::attach::ip::netlink_error(&e))?;
+    match link {
+        Some(l) if l.up => Ok(()),
+        Some(_) => Err(mismatch(format!("host interface {name} is down"))),
+        None => Err(mismatch(format!("host interface {name} is missing"))),
+    }
+}

@@ -1,0 +1,32 @@
+//! GC: release every attachment of this network that the runtime no longer lists.
+
+use super::{Call, combine, open_host_netlink, release, state_error};
+use crate::cni::env::Command;
+use crate::cni::error::CniError;
+use crate::state::Record;
+
+fn is_valid(call: &Call<'_>, rec: &Record) -> bool {
+    call.conf
+        .valid_attachments
+        .iter()
+        .any(|a| a.container_id == rec.container_id.as_ref() && a.ifname == rec.ifname.as_ref())
+}
+
+pub fn gc(call: &Call<'_>) -> Result<(), CniError> {
+    let store = call.store();
+    let _store_lock = store.lock_store(true).map_err(|e| state_error(&e))?;
+    let (records, read_errors) = store.list();
+    let mut errors: Vec<CniError> = read_errors.iter().map(state_error).collect();
+    let mut host = open_host_netlink()?;
+    let ipam = call.ipam();
+    for rec in records.iter().filter(|r| r.network == call.conf.name && !is_valid(call, r)) {
+        tracing::info!(container = %rec.container_id, ifname = %rec.ifname, "GC releases");
+        errors.extend(release(rec, &store, &mut host, ipam.as_deref(), call.vars));
+    }
+    if let Some(ipam) = &ipam
+        && let Err(e) = ipam.gc(&call.invocation(Command::Gc))
+    {
+        errors.push(e.context("IPAM GC"));
+    }
+    combine(errors)
+}

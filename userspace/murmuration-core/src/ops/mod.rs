@@ -1,0 +1,129 @@
+//! The verbs. Each takes a validated [`Call`] and works through the shared
+//! pieces: [`crate::state`], [`crate::ipam`], [`crate::attach`], [`crate::netlink`].
+//!
+//! `release` is the one teardown path: DEL, GC, ADD's rollback and the node
+//! daemon's cleanup all go through it.
+
+mod add;
+mod check;
+mod del;
+mod gc;
+mod status;
+
+use std::collections::HashMap;
+
+pub use add::add;
+pub use check::check;
+pub use del::del;
+pub use gc::gc;
+pub use status::status;
+
+use crate::attach;
+use crate::cni::config::NetConf;
+use crate::cni::env::{CniEnv, Command};
+use crate::cni::error::{CniError, ErrorCode, chain};
+use crate::ipam::{self, Invocation, Ipam};
+use crate::netlink::Netlink;
+use crate::netns::{NetNs, NetNsError};
+use crate::state::{Record, StateError, Store};
+
+/// One plugin invocation: the raw environment, the parsed env and the config.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub vars: &'a HashMap<String, String>,
+    pub env: CniEnv,
+    pub conf: NetConf,
+}
+
+impl Call<'_> {
+    fn store(&self) -> Store {
+        Store::new(&self.conf.data_dir)
+    }
+
+    fn ipam(&self) -> Option<Box<dyn Ipam>> {
+        ipam::for_conf(&self.conf, &self.env.path)
+    }
+
+    /// An IPAM call with this invocation's config and environment.
+    fn invocation(&self, command: Command) -> Invocation<'_> {
+        Invocation { command, config: &self.conf.raw, env: self.vars, overrides: Vec::new() }
+    }
+}
+
+pub(crate) fn state_error(e: &StateError) -> CniError {
+    CniError::new(ErrorCode::State, chain(e))
+}
+
+fn netns_error(e: &NetNsError) -> CniError {
+    let code = if e.is_not_found() { ErrorCode::ContainerUnknown } else { ErrorCode::Io };
+    CniError::new(code, chain(e))
+}
+
+fn open_host_netlink() -> Result<Netlink, CniError> {
+    Netlink::open().map_err(|e| CniError::new(ErrorCode::Netlink, chain(&e)))
+}
+
+fn open_pod_netlink(ns: &NetNs) -> Result<Netlink, CniError> {
+    ns.run(Netlink::open)
+        .map_err(|e| netns_error(&e))?
+        .map_err(|e| CniError::new(ErrorCode::Netlink, chain(&e)))
+}
+
+/// Tears an attachment down from its record: interfaces, then IPAM, then the
+/// record itself. Keeps going past failures; the record stays when anything
+/// failed, so a repeated DEL can finish the job.
+pub fn release(
+    rec: &Record,
+    store: &Store,
+    host: &mut Netlink,
+    ipam: Option<&dyn Ipam>,
+    vars: &HashMap<String, String>,
+) -> Vec<CniError> {
+    let mut errors = Vec::new();
+    if let Err(e) = attach::teardown(rec, host) {
+        errors.push(e.context(format!("tearing down {}", rec.ifname)));
+    }
+    if let (true, Some(ipam)) = (rec.ipam_allocated, ipam) {
+        let inv = Invocation {
+            command: Command::Del,
+            config: rec.config.get().as_bytes(),
+            env: vars,
+            overrides: record_env(rec),
+        };
+        if let Err(e) = ipam.del(&inv) {
+            errors.push(e.context("releasing IPAM lease"));
+        }
+    }
+    if errors.is_empty()
+        && let Err(e) = store.remove(&rec.id())
+    {
+        errors.push(state_error(&e));
+    }
+    errors
+}
+
+/// The attachment's own identity for a delegated call made on its behalf.
+fn record_env(rec: &Record) -> Vec<(&'static str, String)> {
+    vec![
+        ("CNI_CONTAINERID", rec.container_id.to_string()),
+        ("CNI_IFNAME", rec.ifname.to_string()),
+        ("CNI_NETNS", rec.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+    ]
+}
+
+/// Folds several failures into one error: the first one's code, all messages.
+fn combine(mut errors: Vec<CniError>) -> Result<(), CniError> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let mut first = errors.remove(0);
+    if !errors.is_empty() {
+        let rest: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        first.details = [first.details.clone(), format!("also: {}", rest.join("; "))]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    Err(first)
+}

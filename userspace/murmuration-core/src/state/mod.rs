@@ -1,0 +1,176 @@
+//! Attachment state under `dataDir`: one record per (containerID, ifname).
+//!
+//! Layout (all 0700 directories, 0600 files):
+//! - `attachments/<containerID>@<ifname>.json`: what DEL, CHECK and GC need.
+//!   `@` cannot occur in a container ID, so the name is unambiguous.
+//! - `locks/<containerID>@<ifname>.lock`: per-attachment `flock`, so different
+//!   attachments never wait for each other.
+//! - `store.lock`: shared by ADD/DEL/CHECK, exclusive for GC and the daemon's
+//!   cleanup, which walk every record.
+
+mod record;
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+pub use record::{PodRef, Record};
+
+use crate::cni::env::AttachmentId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state I/O on {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("corrupt state record {path}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+    move |source| StateError::Io { path: path.to_owned(), source }
+}
+
+/// Writes `bytes` to `path` atomically: temp file (0600), fsync, rename, fsync dir.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut f =
+        OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// A held `flock`; released on drop.
+#[derive(Debug)]
+pub struct Lock(#[allow(dead_code)] Flock<File>);
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(data_dir: &Path) -> Self {
+        Self { root: data_dir.to_owned() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn key(id: &AttachmentId) -> String {
+        format!("{}@{}", id.container_id, id.ifname)
+    }
+
+    fn record_path(&self, id: &AttachmentId) -> PathBuf {
+        self.root.join("attachments").join(format!("{}.json", Self::key(id)))
+    }
+
+    fn ensure_dir(&self, sub: &str) -> Result<PathBuf, StateError> {
+        let dir = self.root.join(sub);
+        DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io_err(&dir))?;
+        Ok(dir)
+    }
+
+    fn lock_file(&self, path: PathBuf, arg: FlockArg) -> Result<Lock, StateError> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Flock::lock(f, arg).map(Lock).map_err(|(_, e)| StateError::Io { path, source: e.into() })
+    }
+
+    /// Takes the store lock: shared for single-attachment verbs, exclusive for GC.
+    pub fn lock_store(&self, exclusive: bool) -> Result<Lock, StateError> {
+        self.ensure_dir("")?;
+        let arg = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
+        self.lock_file(self.root.join("store.lock"), arg)
+    }
+
+    /// Serializes every verb on one attachment.
+    pub fn lock_attachment(&self, id: &AttachmentId) -> Result<Lock, StateError> {
+        let dir = self.ensure_dir("locks")?;
+        self.lock_file(dir.join(format!("{}.lock", Self::key(id))), FlockArg::LockExclusive)
+    }
+
+    pub fn load(&self, id: &AttachmentId) -> Result<Option<Record>, StateError> {
+        let path = self.record_path(id);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StateError::Corrupt { path, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    pub fn save(&self, rec: &Record) -> Result<(), StateError> {
+        self.ensure_dir("attachments")?;
+        let path = self.record_path(&rec.id());
+        let bytes = serde_json::to_vec_pretty(rec)
+            .map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
+        atomic_write(&path, &bytes).map_err(io_err(&path))
+    }
+
+    /// Removes the record and its lock file; already gone is fine.
+    pub fn remove(&self, id: &AttachmentId) -> Result<(), StateError> {
+        let path = self.record_path(id);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        let lock = self.root.join("locks").join(format!("{}.lock", Self::key(id)));
+        // The lock file is recreated on demand; a leftover one is harmless.
+        let _ = fs::remove_file(lock);
+        Ok(())
+    }
+
+    /// Every record, with the ones that could not be read reported separately.
+    pub fn list(&self) -> (Vec<Record>, Vec<StateError>) {
+        let dir = self.root.join("attachments");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (Vec::new(), Vec::new()),
+            Err(e) => return (Vec::new(), vec![io_err(&dir)(e)]),
+        };
+        let mut records = Vec::new();
+        let mut errors = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            match fs::read(&path).map_err(io_err(&path)).and_then(|b| {
+                serde_json::from_slice(&b).map_err(|source| StateError::Corrupt { path, source })
+            }) {
+                Ok(r) => records.push(r),
+                Err(e) => errors.push(e),
+            }
+        }
+        records.sort_by_key(Record::id);
+        (records, errors)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,72 @@
+//! The per-attachment record: everything DEL, CHECK and GC need without the
+//! runtime's config (Multus may DEL without `deviceID`, containerd with an
+//! empty `CNI_NETNS`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::cni::args::CniArgs;
+use crate::cni::config::Mode;
+use crate::cni::env::AttachmentId;
+use crate::cni::result::CniResult;
+use crate::cni::types::{ContainerId, IfName, MacAddr};
+
+/// The Kubernetes pod an attachment belongs to, from `CNI_ARGS` (may be empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+impl From<&CniArgs> for PodRef {
+    fn from(a: &CniArgs) -> Self {
+        Self {
+            namespace: a.pod_namespace.clone(),
+            name: a.pod_name.clone(),
+            uid: a.pod_uid.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Bumped when the layout changes incompatibly.
+    pub format: u32,
+    /// The network (`name` of the config): GC acts on its own network only.
+    pub network: String,
+    pub container_id: ContainerId,
+    pub ifname: IfName,
+    pub netns: Option<PathBuf>,
+    pub mode: Mode,
+    /// The host-side interface (the veth's host end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ifname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<MacAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub pod: PodRef,
+    /// IPAM has allocated for this attachment and must be told on DEL.
+    pub ipam_allocated: bool,
+    /// The network config ADD received, replayed to IPAM on DEL and GC.
+    pub config: Box<RawValue>,
+    /// Set once ADD has completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<CniResult>,
+    pub created_unix: u64,
+}
+
+impl Record {
+    pub const FORMAT: u32 = 1;
+
+    pub fn id(&self) -> AttachmentId {
+        AttachmentId { container_id: self.container_id.clone(), ifname: self.ifname.clone() }
+    }
+}
