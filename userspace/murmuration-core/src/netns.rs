@@ -58,12 +58,16 @@ impl NetNs {
     /// Runs `f` on a new thread that has entered this namespace.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, NetNsError> {
         std::thread::scope(|s| {
-            let worker = s.spawn(|| {
-                setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
-                    NetNsError::Enter { path: self.path.clone(), source: io::Error::from(e) }
-                })?;
-                Ok(f())
-            });
+            // A small stack: the worker only enters the namespace and runs `f`.
+            let worker = std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn_scoped(s, || {
+                    setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
+                        NetNsError::Enter { path: self.path.clone(), source: io::Error::from(e) }
+                    })?;
+                    Ok(f())
+                })
+                .map_err(|source| NetNsError::Enter { path: self.path.clone(), source })?;
             worker.join().map_err(|_| NetNsError::Panicked)?
         })
     }

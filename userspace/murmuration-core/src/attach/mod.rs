@@ -47,6 +47,14 @@ pub fn host_ifname(mode: Mode, id: &AttachmentId) -> Option<String> {
     }
 }
 
+/// Whether ADD must record the attachment before touching anything: modes
+/// that change pre-existing devices need the original state on disk first.
+/// A veth attachment is found again by its deterministic host-end name, so
+/// it is recorded once, after setup.
+pub fn needs_intent_record(mode: Mode) -> bool {
+    matches!(mode, Mode::Sriov)
+}
+
 pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     match ctx.conf.mode {
         Mode::Veth => veth::setup(ctx),

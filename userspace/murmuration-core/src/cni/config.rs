@@ -48,6 +48,8 @@ struct RawConf {
     log_level: Option<String>,
     log_file: Option<PathBuf>,
     ipam: Option<Map<String, Value>>,
+    #[serde(default)]
+    ipam_in_process: bool,
     dns: Option<Dns>,
     #[serde(default)]
     runtime_config: RawRuntimeConfig,
@@ -131,6 +133,9 @@ pub struct RuntimeConfig {
 pub struct IpamConf {
     /// The IPAM plugin's binary name, looked up on `CNI_PATH`.
     pub kind: String,
+    /// `ipamInProcess`: serve this IPAM type inside the plugin instead of
+    /// executing it (only `static`, which keeps no state).
+    pub in_process: bool,
 }
 
 /// A validated network configuration.
@@ -214,7 +219,7 @@ impl NetConf {
             data_dir: raw.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             log_level: raw.log_level.clone(),
             log_file: raw.log_file.clone(),
-            ipam: raw.ipam.as_ref().map(parse_ipam).transpose()?,
+            ipam: raw.ipam.as_ref().map(|m| parse_ipam(m, raw.ipam_in_process)).transpose()?,
             dns: raw.dns.clone().unwrap_or_default(),
             runtime: parse_runtime(&raw.runtime_config)?,
             capabilities: raw.capabilities.clone(),
@@ -327,7 +332,7 @@ fn parse_props(raw: &RawConf) -> Result<LinkProps, CniError> {
     })
 }
 
-fn parse_ipam(m: &Map<String, Value>) -> Result<IpamConf, CniError> {
+fn parse_ipam(m: &Map<String, Value>, in_process: bool) -> Result<IpamConf, CniError> {
     let kind = m.get("type").and_then(Value::as_str).unwrap_or_default();
     if kind.is_empty() {
         return Err(bad_msg("ipam needs a \"type\""));
@@ -335,7 +340,10 @@ fn parse_ipam(m: &Map<String, Value>) -> Result<IpamConf, CniError> {
     if kind.contains('/') || kind == "." || kind == ".." {
         return Err(bad_msg(format!("ipam type {kind:?} must be a plain binary name")));
     }
-    Ok(IpamConf { kind: kind.to_owned() })
+    if in_process && kind != "static" {
+        return Err(bad_msg(format!("ipamInProcess supports ipam type \"static\", not {kind:?}")));
+    }
+    Ok(IpamConf { kind: kind.to_owned(), in_process })
 }
 
 fn parse_runtime(rc: &RawRuntimeConfig) -> Result<RuntimeConfig, CniError> {

@@ -109,6 +109,7 @@ fn invalid_values_are_code_7() {
         json!({"min_tx_rate": 100, "max_tx_rate": 10}),
         json!({"ipam": {}}),
         json!({"ipam": {"type": "../evil"}}),
+        json!({"ipam": {"type": "host-local"}, "ipamInProcess": true}),
         json!({"vlan": "100"}),
         json!({"name": "bad name"}),
     ];

@@ -1,11 +1,13 @@
 //! IP address management behind one interface.
 //!
-//! Today every IPAM is delegated: the plugin named by `ipam.type` is executed
-//! from `CNI_PATH` as the spec describes ([`delegate`]). An in-process
-//! implementation (for example a `static`-compatible one that avoids the
-//! ~1 ms exec) only has to implement [`Ipam`] and be chosen in [`for_conf`].
+//! By default IPAM is delegated: the plugin named by `ipam.type` is executed
+//! from `CNI_PATH` as the spec describes ([`Delegated`]). With
+//! `"ipamInProcess": true` a `static` IPAM is served in-process
+//! ([`StaticIpam`]), which saves an exec per ADD. Another in-process
+//! implementation only has to implement [`Ipam`] and be chosen in [`for_conf`].
 
 mod delegate;
+mod static_ipam;
 mod versions;
 
 use std::collections::HashMap;
@@ -17,6 +19,7 @@ use crate::cni::error::CniError;
 use crate::cni::result::CniResult;
 
 pub use delegate::Delegated;
+pub use static_ipam::StaticIpam;
 
 /// One call into IPAM: the verb, the network config bytes and the environment.
 #[derive(Debug, Clone)]
@@ -50,6 +53,9 @@ pub struct IpamEnv {
 /// Picks the IPAM for a network, or `None` when the config has no `ipam`.
 pub fn for_conf(conf: &NetConf, cni_path: &[PathBuf]) -> Option<Box<dyn Ipam>> {
     let ipam = conf.ipam.as_ref()?;
+    if ipam.in_process {
+        return Some(Box::new(StaticIpam));
+    }
     let env = IpamEnv { cni_path: cni_path.to_vec(), cache_dir: cache_dir(&conf.data_dir) };
     Some(Box::new(Delegated::new(&ipam.kind, env)))
 }

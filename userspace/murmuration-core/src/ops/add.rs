@@ -47,7 +47,12 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
         None => CniResult::default(),
     };
     let mut rec = new_record(call, id, ipam.is_some())?;
-    let attached = store.save(&rec).map_err(|e| state_error(&e)).and_then(|()| {
+    let intent = if attach::needs_intent_record(conf.mode) {
+        store.save(&rec).map_err(|e| state_error(&e))
+    } else {
+        Ok(())
+    };
+    let attached = intent.and_then(|()| {
         let mac = conf.effective_mac(&call.env.args);
         let mut ctx = AddContext {
             conf,

@@ -3,7 +3,8 @@
 use super::{Call, combine, open_host_netlink, release, state_error};
 use crate::cni::config::Mode;
 use crate::cni::env::Command;
-use crate::cni::error::CniError;
+use crate::cni::error::{CniError, chain};
+use crate::state::StateError;
 
 pub fn del(call: &Call<'_>) -> Result<(), CniError> {
     let id = call.env.attachment()?;
@@ -12,7 +13,15 @@ pub fn del(call: &Call<'_>) -> Result<(), CniError> {
     let _lock = store.lock_attachment(id).map_err(|e| state_error(&e))?;
     let mut host = open_host_netlink()?;
     let ipam = call.ipam();
-    match store.load(id).map_err(|e| state_error(&e))? {
+    let record = match store.load(id) {
+        Ok(r) => r,
+        Err(e @ StateError::Corrupt { .. }) => {
+            tracing::warn!(error = %chain(&e), "unreadable record; cleaning up by name");
+            None
+        }
+        Err(e) => return Err(state_error(&e)),
+    };
+    match record {
         Some(rec) => {
             let ipam = ipam.or_else(|| {
                 // The runtime's DEL config may lack `ipam`; the recorded one has it.
@@ -41,6 +50,11 @@ pub fn del(call: &Call<'_>) -> Result<(), CniError> {
                 && let Err(e) = ipam.del(&call.invocation(Command::Del))
             {
                 errors.push(e.context("releasing IPAM lease"));
+            }
+            if errors.is_empty()
+                && let Err(e) = store.remove(id)
+            {
+                errors.push(state_error(&e));
             }
             combine(errors)
         }

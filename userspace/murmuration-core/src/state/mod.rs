@@ -7,6 +7,14 @@
 //!   attachments never wait for each other.
 //! - `store.lock`: shared by ADD/DEL/CHECK, exclusive for GC and the daemon's
 //!   cleanup, which walk every record.
+//!
+//! Durability: records are replaced by write + rename, so a crashed plugin
+//! never leaves a half-written record. They are not fsynced: every record
+//! describes kernel objects (namespaces, veths, VF settings) that do not
+//! survive a power loss either, and a record lost or truncated by one is
+//! handled like a missing record (DEL falls back to the attachment's
+//! deterministic names and the runtime's config; GC and the daemon drop
+//! unreadable records). Skipping fsync takes about 1 ms off every ADD here.
 
 mod record;
 
@@ -41,19 +49,17 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
     move |source| StateError::Io { path: path.to_owned(), source }
 }
 
-/// Writes `bytes` to `path` atomically: temp file (0600), fsync, rename, fsync dir.
+/// Replaces `path` with `bytes` atomically (temp file with mode 0600, then
+/// rename): readers see the old or the new content, never a mix.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let mut f =
         OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
+    let written = f.write_all(bytes).and_then(|()| fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    Ok(())
+    written
 }
 
 /// A held `flock`; released on drop.
