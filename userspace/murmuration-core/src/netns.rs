@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 use nix::sched::{CloneFlags, setns};
 
+/// Namespace workers only enter the namespace and run a small closure.
+const WORKER_STACK: usize = 256 * 1024;
+
 /// An open handle on a network namespace.
 #[derive(Debug)]
 pub struct NetNs {
@@ -55,21 +58,53 @@ impl NetNs {
         &self.path
     }
 
+    fn enter_error(&self, source: io::Error) -> NetNsError {
+        NetNsError::Enter { path: self.path.clone(), source }
+    }
+
     /// Runs `f` on a new thread that has entered this namespace.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, NetNsError> {
         std::thread::scope(|s| {
-            // A small stack: the worker only enters the namespace and runs `f`.
             let worker = std::thread::Builder::new()
-                .stack_size(256 * 1024)
+                .stack_size(WORKER_STACK)
                 .spawn_scoped(s, || {
-                    setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
-                        NetNsError::Enter { path: self.path.clone(), source: io::Error::from(e) }
-                    })?;
+                    setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| self.enter_error(io::Error::from(e)))?;
                     Ok(f())
                 })
-                .map_err(|source| NetNsError::Enter { path: self.path.clone(), source })?;
+                .map_err(|e| self.enter_error(e))?;
             worker.join().map_err(|_| NetNsError::Panicked)?
         })
+    }
+
+    /// Starts `f` on a new thread that has entered this namespace, so the
+    /// caller can do other work meanwhile (entering a namespace and starting a
+    /// thread cost a few hundred microseconds); [`Pending::join`] collects it.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Pending<T>, NetNsError> {
+        let file = self.file.try_clone().map_err(|e| self.enter_error(e))?;
+        let path = self.path.clone();
+        let handle = std::thread::Builder::new()
+            .stack_size(WORKER_STACK)
+            .spawn(move || {
+                setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| NetNsError::Enter { path, source: io::Error::from(e) })?;
+                Ok(f())
+            })
+            .map_err(|e| self.enter_error(e))?;
+        Ok(Pending(handle))
+    }
+}
+
+/// Work running on a thread inside a namespace; see [`NetNs::spawn`].
+#[derive(Debug)]
+pub struct Pending<T>(std::thread::JoinHandle<Result<T, NetNsError>>);
+
+impl<T> Pending<T> {
+    pub fn join(self) -> Result<T, NetNsError> {
+        self.0.join().map_err(|_| NetNsError::Panicked)?
     }
 }
 

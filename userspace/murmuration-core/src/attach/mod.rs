@@ -39,6 +39,14 @@ fn not_yet(mode: Mode) -> CniError {
     CniError::new(ErrorCode::Unsupported, format!("mode {mode:?} is not available in this build"))
 }
 
+/// Fails before anything is allocated when this build cannot serve `mode`.
+pub fn ensure_available(mode: Mode) -> Result<(), CniError> {
+    match mode {
+        Mode::Veth => Ok(()),
+        m @ (Mode::Sriov | Mode::Vlan) => Err(not_yet(m)),
+    }
+}
+
 /// The host-side names an attachment will use, checked before anything is made.
 pub fn host_ifname(mode: Mode, id: &AttachmentId) -> Option<String> {
     match mode {

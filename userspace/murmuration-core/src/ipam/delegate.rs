@@ -92,7 +92,12 @@ impl Delegated {
             .spawn()
             .map_err(exec_err)?;
         if let Some(mut pipe) = child.stdin.take() {
-            pipe.write_all(stdin).map_err(exec_err)?;
+            // A delegate may answer without reading stdin (Go plugins do for
+            // VERSION) and exit first; its exit status and stdout decide.
+            match pipe.write_all(stdin) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(exec_err(e)),
+                _ => {}
+            }
         }
         let out = child.wait_with_output().map_err(exec_err)?;
         if out.status.success() {

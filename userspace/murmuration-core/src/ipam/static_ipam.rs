@@ -5,9 +5,11 @@
 //! binary (about 1-3 ms on these machines) on every ADD and DEL. It is chosen
 //! with `"ipamInProcess": true` next to `"ipam": {"type": "static", ...}`.
 //!
-//! Addresses come from, in order: `ipam.addresses`, `IP=` in `CNI_ARGS`
-//! (with `GATEWAY=` assigned to the address whose subnet holds it),
-//! `args.cni.ips` and `runtimeConfig.ips`, as the reference plugin does.
+//! Addresses follow the reference plugin: `ipam.addresses`, plus `IP=` from
+//! `CNI_ARGS` (with `GATEWAY=` assigned to the address whose subnet holds
+//! it); then `args.cni.ips`, if given, replaces them all, and
+//! `runtimeConfig.ips`, if given, replaces those. No address at all is a
+//! valid, empty result.
 
 use std::net::IpAddr;
 
@@ -86,9 +88,12 @@ fn addresses(conf: Conf, inv: &Invocation<'_>) -> Result<Vec<Address>, CniError>
             }
         }
     }
-    let extra = [conf.args.and_then(|a| a.cni), conf.runtime_config].into_iter().flatten();
-    for ip in extra.flat_map(|r| r.ips) {
-        out.push(Address { address: parse_cidr(&ip)?, gateway: None });
+    let overrides = [conf.args.and_then(|a| a.cni), conf.runtime_config].into_iter().flatten();
+    for ips in overrides.map(|r| r.ips).filter(|ips| !ips.is_empty()) {
+        out = ips
+            .iter()
+            .map(|ip| Ok(Address { address: parse_cidr(ip)?, gateway: None }))
+            .collect::<Result<_, CniError>>()?;
     }
     Ok(out)
 }
@@ -99,11 +104,7 @@ impl Ipam for StaticIpam {
             .map_err(|e| invalid("static IPAM configuration").with_details(e.to_string()))?;
         let routes = conf.ipam.routes.clone();
         let dns = conf.ipam.dns.clone();
-        let addrs = addresses(conf, inv)?;
-        if addrs.is_empty() {
-            return Err(invalid("static IPAM: no addresses configured"));
-        }
-        let ips = addrs
+        let ips = addresses(conf, inv)?
             .into_iter()
             .map(|a| IpConfig {
                 version: None,
@@ -150,26 +151,39 @@ mod tests {
     }
 
     #[test]
-    fn config_args_and_runtime_addresses_in_order() {
+    fn config_and_cni_args_addresses_add_up() {
         let r = add(
             json!({"ipam": {"type": "static",
                    "addresses": [{"address": "10.0.0.2/24", "gateway": "10.0.0.1"}],
-                   "routes": [{"dst": "0.0.0.0/0"}], "dns": {"nameservers": ["10.0.0.53"]}},
-                   "args": {"cni": {"ips": ["10.2.0.2/24"]}},
-                   "runtimeConfig": {"ips": ["fd00::2/64"]}}),
+                   "routes": [{"dst": "0.0.0.0/0"}], "dns": {"nameservers": ["10.0.0.53"]}}}),
             "IgnoreUnknown=1;IP=10.1.0.2/24;GATEWAY=10.1.0.1",
         )
         .expect("result");
         let addrs: Vec<String> = r.ips.iter().map(|i| i.address.to_string()).collect();
-        assert_eq!(addrs, ["10.0.0.2/24", "10.1.0.2/24", "10.2.0.2/24", "fd00::2/64"]);
+        assert_eq!(addrs, ["10.0.0.2/24", "10.1.0.2/24"]);
         assert_eq!(r.ips[1].gateway.map(|g| g.to_string()).as_deref(), Some("10.1.0.1"));
         assert_eq!(r.routes.len(), 1);
         assert_eq!(r.dns.nameservers, ["10.0.0.53"]);
     }
 
     #[test]
-    fn no_addresses_or_bad_ones_are_invalid_config() {
-        assert_eq!(add(json!({"ipam": {"type": "static"}}), "").unwrap_err().code, 7);
+    fn args_then_runtime_config_replace_addresses() {
+        let base = json!({"ipam": {"type": "static", "addresses": [{"address": "10.0.0.2/24"}]},
+                          "args": {"cni": {"ips": ["10.2.0.2/24"]}}});
+        let r = add(base.clone(), "IP=10.1.0.2/24").expect("result");
+        assert_eq!(
+            r.ips.iter().map(|i| i.address.to_string()).collect::<Vec<_>>(),
+            ["10.2.0.2/24"]
+        );
+        let mut with_rc = base;
+        with_rc["runtimeConfig"] = json!({"ips": ["fd00::2/64"]});
+        let r = add(with_rc, "").expect("result");
+        assert_eq!(r.ips.iter().map(|i| i.address.to_string()).collect::<Vec<_>>(), ["fd00::2/64"]);
+    }
+
+    #[test]
+    fn no_addresses_is_empty_and_bad_ones_are_invalid_config() {
+        assert!(add(json!({"ipam": {"type": "static"}}), "").expect("empty ok").ips.is_empty());
         let bad = json!({"ipam": {"type": "static", "addresses": [{"address": "10.0.0.300/24"}]}});
         assert_eq!(add(bad, "").unwrap_err().code, 7);
         assert_eq!(add(json!({"ipam": {"type": "static"}}), "IP=nope").unwrap_err().code, 7);

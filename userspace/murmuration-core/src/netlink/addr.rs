@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
@@ -85,11 +85,13 @@ pub fn route_message(oif: u32, r: &Route, gw: Option<IpAddr>) -> RouteMessage {
     m
 }
 
+/// Appends the route, as the reference plugins do: a pod with several
+/// attachments of one network gets the same destination once per interface.
 pub fn route_request(oif: u32, r: &Route, gw: Option<IpAddr>) -> Request {
     Request {
         op: "add route",
         msg: RouteNetlinkMessage::NewRoute(route_message(oif, r, gw)),
-        flags: NLM_F_CREATE | NLM_F_EXCL,
+        flags: NLM_F_CREATE | NLM_F_APPEND,
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::value::RawValue;
 
-use super::{Call, netns_error, open_host_netlink, open_pod_netlink, release, state_error};
+use super::{Call, netns_error, open_host_netlink, pod_netlink, release, state_error};
 use crate::attach::{self, AddContext, Attached};
 use crate::cni::config::NetConf;
 use crate::cni::env::{AttachmentId, Command};
@@ -21,6 +21,8 @@ use crate::state::{PodRef, Record, Store};
 pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
     let conf = &call.conf;
     conf.validate_for_add()?;
+    attach::ensure_available(conf.mode)?;
+    attach::ensure_available(conf.mode)?;
     let id = call.env.attachment()?;
     let netns_path = call
         .env
@@ -28,6 +30,8 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
         .as_deref()
         .ok_or_else(|| CniError::new(ErrorCode::InvalidEnv, "CNI_NETNS is not set"))?;
     let netns = NetNs::open(netns_path).map_err(|e| netns_error(&e))?;
+    // Opening the pod's socket runs on its own thread while we take the locks.
+    let pod = netns.spawn(Netlink::open).map_err(|e| netns_error(&e))?;
     let store = call.store();
     let _store_lock = store.lock_store(false).map_err(|e| state_error(&e))?;
     let _lock = store.lock_attachment(id).map_err(|e| state_error(&e))?;
@@ -38,7 +42,7 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
         ));
     }
     let mut host = open_host_netlink()?;
-    let mut pod = open_pod_netlink(&netns)?;
+    let mut pod = pod_netlink(pod.join())?;
     preflight(conf, id, &mut host, &mut pod)?;
 
     let ipam = call.ipam();

@@ -14,9 +14,10 @@ fn is_valid(call: &Call<'_>, rec: &Record) -> bool {
 
 pub fn gc(call: &Call<'_>) -> Result<(), CniError> {
     let store = call.store();
-    let _store_lock = store.lock_store(true).map_err(|e| state_error(&e))?;
-    let (records, read_errors) = store.list();
-    let mut errors: Vec<CniError> = read_errors.iter().map(state_error).collect();
+    let store_lock = store.lock_store(true).map_err(|e| state_error(&e))?;
+    let (records, unreadable) = store.list();
+    store.drop_unreadable(&unreadable, &store_lock);
+    let mut errors: Vec<CniError> = Vec::new();
     let mut host = open_host_netlink()?;
     let ipam = call.ipam();
     for rec in records.iter().filter(|r| r.network == call.conf.name && !is_valid(call, r)) {
@@ -28,5 +29,6 @@ pub fn gc(call: &Call<'_>) -> Result<(), CniError> {
     {
         errors.push(e.context("IPAM GC"));
     }
+    store.sweep_locks(&store_lock);
     combine(errors)
 }

@@ -23,7 +23,7 @@ use crate::cni::config::NetConf;
 use crate::cni::env::{CniEnv, Command};
 use crate::cni::error::{CniError, ErrorCode, chain};
 use crate::ipam::{self, Invocation, Ipam};
-use crate::netlink::Netlink;
+use crate::netlink::{Netlink, NetlinkError};
 use crate::netns::{NetNs, NetNsError};
 use crate::state::{Record, StateError, Store};
 
@@ -64,9 +64,13 @@ fn open_host_netlink() -> Result<Netlink, CniError> {
 }
 
 fn open_pod_netlink(ns: &NetNs) -> Result<Netlink, CniError> {
-    ns.run(Netlink::open)
-        .map_err(|e| netns_error(&e))?
-        .map_err(|e| CniError::new(ErrorCode::Netlink, chain(&e)))
+    pod_netlink(ns.run(Netlink::open))
+}
+
+fn pod_netlink(
+    opened: Result<Result<Netlink, NetlinkError>, NetNsError>,
+) -> Result<Netlink, CniError> {
+    opened.map_err(|e| netns_error(&e))?.map_err(|e| CniError::new(ErrorCode::Netlink, chain(&e)))
 }
 
 /// Tears an attachment down from its record: interfaces, then IPAM, then the

@@ -88,34 +88,35 @@ impl Store {
         self.root.join("attachments").join(format!("{}.json", Self::key(id)))
     }
 
-    fn ensure_dir(&self, sub: &str) -> Result<PathBuf, StateError> {
-        let dir = self.root.join(sub);
-        DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io_err(&dir))?;
-        Ok(dir)
+    /// Runs `f`, creating `dir` (mode 0700) and retrying once if it was missing.
+    /// Trying first keeps the common case to one syscall.
+    fn in_dir<T>(dir: &Path, f: impl Fn() -> io::Result<T>) -> io::Result<T> {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+                f()
+            }
+            other => other,
+        }
     }
 
     fn lock_file(&self, path: PathBuf, arg: FlockArg) -> Result<Lock, StateError> {
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let dir = path.parent().unwrap_or(&self.root);
+        let open =
+            || OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path);
+        let f = Self::in_dir(dir, open).map_err(io_err(&path))?;
         Flock::lock(f, arg).map(Lock).map_err(|(_, e)| StateError::Io { path, source: e.into() })
     }
 
     /// Takes the store lock: shared for single-attachment verbs, exclusive for GC.
     pub fn lock_store(&self, exclusive: bool) -> Result<Lock, StateError> {
-        self.ensure_dir("")?;
         let arg = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
         self.lock_file(self.root.join("store.lock"), arg)
     }
 
     /// Serializes every verb on one attachment.
     pub fn lock_attachment(&self, id: &AttachmentId) -> Result<Lock, StateError> {
-        let dir = self.ensure_dir("locks")?;
-        self.lock_file(dir.join(format!("{}.lock", Self::key(id))), FlockArg::LockExclusive)
+        self.lock_file(self.lock_path(id), FlockArg::LockExclusive)
     }
 
     pub fn load(&self, id: &AttachmentId) -> Result<Option<Record>, StateError> {
@@ -130,25 +131,55 @@ impl Store {
     }
 
     pub fn save(&self, rec: &Record) -> Result<(), StateError> {
-        self.ensure_dir("attachments")?;
         let path = self.record_path(&rec.id());
         let bytes = serde_json::to_vec_pretty(rec)
             .map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
-        atomic_write(&path, &bytes).map_err(io_err(&path))
+        let dir = path.parent().unwrap_or(&self.root);
+        Self::in_dir(dir, || atomic_write(&path, &bytes)).map_err(io_err(&path))
     }
 
-    /// Removes the record and its lock file; already gone is fine.
+    /// Removes the record; already gone is fine. The lock file stays: removing
+    /// it while another process waits on it would let two processes "hold"
+    /// the lock on different inodes. [`Store::sweep_locks`] removes it later.
     pub fn remove(&self, id: &AttachmentId) -> Result<(), StateError> {
         let path = self.record_path(id);
         match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&path)(e)),
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
         }
-        let lock = self.root.join("locks").join(format!("{}.lock", Self::key(id)));
-        // The lock file is recreated on demand; a leftover one is harmless.
-        let _ = fs::remove_file(lock);
-        Ok(())
+    }
+
+    /// Removes lock files of attachments that have no record. Only safe under
+    /// the exclusive store lock (GC, daemon cleanup): every other verb holds
+    /// the store lock shared before it takes an attachment lock.
+    pub fn sweep_locks(&self, _exclusive: &Lock) {
+        let Ok(entries) = fs::read_dir(self.root.join("locks")) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else { continue };
+            if !self.root.join("attachments").join(format!("{key}.json")).exists() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Removes records that cannot be parsed (e.g. truncated by a power
+    /// loss): they cannot be acted on, and a DEL of their attachment works
+    /// without them. Exclusive store lock only, like [`Store::sweep_locks`].
+    pub fn drop_unreadable(&self, errors: &[StateError], _exclusive: &Lock) {
+        for e in errors {
+            if let StateError::Corrupt { path, .. } = e {
+                tracing::warn!(record = %path.display(), "dropping unreadable record");
+                let _ = fs::remove_file(path);
+            } else {
+                tracing::warn!(error = %crate::cni::error::chain(e), "cannot read state");
+            }
+        }
+    }
+
+    fn lock_path(&self, id: &AttachmentId) -> PathBuf {
+        self.root.join("locks").join(format!("{}.lock", Self::key(id)))
     }
 
     /// Every record, with the ones that could not be read reported separately.

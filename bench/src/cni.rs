@@ -1,0 +1,250 @@
+//! `cni`: ADD and DEL latency, murmuration vs. the reference plugins.
+//!
+//! Every plugin is executed the way a runtime does it (fork + exec, config on
+//! stdin) from a thread inside a throwaway "node" namespace, so no
+//! `ip netns exec` wrapper is timed. Per-iteration setup (e.g. a fresh device
+//! for host-device) is not timed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use murmuration_core::netns::NetNs;
+use serde::Serialize;
+
+use crate::stats::{Summary, summarize};
+use crate::topo::{Netns, ip_in};
+
+const GO_PLUGINS: &str = "/usr/lib/cni";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Timed iterations per case (default 100, 10 with --quick).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// The murmuration plugin binary (default: next to this binary).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+enum Ipam {
+    StaticInProcess,
+    Static,
+    HostLocal,
+}
+
+#[derive(Debug)]
+struct Case {
+    name: &'static str,
+    plugin: PathBuf,
+    ipam: Ipam,
+    config: String,
+    /// Makes a fresh `hd0` in the node namespace before each ADD.
+    needs_device: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct CaseResult {
+    name: &'static str,
+    ipam: Ipam,
+    add: Summary,
+    del: Summary,
+    add_del_p50_us: f64,
+}
+
+fn ipam_json(ipam: Ipam, dir: &Path) -> String {
+    match ipam {
+        Ipam::Static | Ipam::StaticInProcess => r#"{"type":"static","addresses":[{"address":"10.99.0.2/24","gateway":"10.99.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}"#.to_owned(),
+        Ipam::HostLocal => format!(
+            r#"{{"type":"host-local","ranges":[[{{"subnet":"10.98.0.0/24"}}]],"dataDir":"{}"}}"#,
+            dir.join("host-local").display()
+        ),
+    }
+}
+
+fn cases(plugin: &Path, dir: &Path) -> Vec<Case> {
+    let go = |p: &str| PathBuf::from(GO_PLUGINS).join(p);
+    let conf = |kind: &str, extra: &str, ipam: Ipam| {
+        let inproc = if ipam == Ipam::StaticInProcess { r#","ipamInProcess":true"# } else { "" };
+        format!(
+            r#"{{"cniVersion":"1.0.0","name":"bench-{kind}","type":"{kind}"{extra}{inproc},"ipam":{}}}"#,
+            ipam_json(ipam, dir)
+        )
+    };
+    let mm_extra = format!(r#","dataDir":"{}""#, dir.join("state").display());
+    let mut out = Vec::new();
+    for ipam in [Ipam::StaticInProcess, Ipam::Static, Ipam::HostLocal] {
+        let name = match ipam {
+            Ipam::StaticInProcess => "murmuration veth + static (in-process)",
+            Ipam::Static => "murmuration veth + static",
+            Ipam::HostLocal => "murmuration veth + host-local",
+        };
+        let config = conf("murmuration", &mm_extra, ipam);
+        out.push(Case { name, plugin: plugin.to_owned(), ipam, config, needs_device: false });
+    }
+    for ipam in [Ipam::Static, Ipam::HostLocal] {
+        let (m, h, b) = match ipam {
+            Ipam::HostLocal => {
+                ("macvlan + host-local", "host-device + host-local", "bridge + host-local")
+            }
+            _ => ("macvlan + static", "host-device + static", "bridge + static"),
+        };
+        let macvlan = conf("macvlan", r#","master":"up0""#, ipam);
+        out.push(Case {
+            name: m,
+            plugin: go("macvlan"),
+            ipam,
+            config: macvlan,
+            needs_device: false,
+        });
+        let hd = conf("host-device", r#","device":"hd0""#, ipam);
+        out.push(Case { name: h, plugin: go("host-device"), ipam, config: hd, needs_device: true });
+        let br = conf("bridge", r#","bridge":"mmbr0""#, ipam);
+        out.push(Case { name: b, plugin: go("bridge"), ipam, config: br, needs_device: false });
+    }
+    out
+}
+
+fn invoke(
+    plugin: &Path,
+    verb: &str,
+    config: &str,
+    pod: &str,
+    cid: &str,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut child = Command::new(plugin)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("CNI_COMMAND", verb)
+        .env("CNI_CONTAINERID", cid)
+        .env("CNI_NETNS", pod)
+        .env("CNI_IFNAME", "net1")
+        .env("CNI_PATH", GO_PLUGINS)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawning {}", plugin.display()))?;
+    child.stdin.take().context("stdin")?.write_all(config.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let took = start.elapsed();
+    if !out.status.success() {
+        bail!("{} {verb} failed: {}", plugin.display(), String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(took)
+}
+
+fn measure(
+    case: &Case,
+    node: &str,
+    pod: &str,
+    warmup: usize,
+    n: usize,
+) -> anyhow::Result<CaseResult> {
+    let (mut adds, mut dels) = (Vec::new(), Vec::new());
+    for i in 0..warmup + n {
+        if case.needs_device {
+            ip_in(node, &["link", "add", "hd0", "type", "veth", "peer", "name", "hd0p"])?;
+        }
+        let cid = format!("bench-{i}");
+        let add = invoke(&case.plugin, "ADD", &case.config, pod, &cid)?;
+        let del = invoke(&case.plugin, "DEL", &case.config, pod, &cid)?;
+        if case.needs_device {
+            ip_in(node, &["link", "del", "hd0"])?;
+        }
+        if i >= warmup {
+            adds.push(add);
+            dels.push(del);
+        }
+    }
+    let pairs: Vec<Duration> = adds.iter().zip(&dels).map(|(a, d)| *a + *d).collect();
+    Ok(CaseResult {
+        name: case.name,
+        ipam: case.ipam,
+        add: summarize(&adds),
+        del: summarize(&dels),
+        add_del_p50_us: summarize(&pairs).p50_us,
+    })
+}
+
+pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
+    let n = args.iterations.unwrap_or(if quick { 10 } else { 100 });
+    let warmup = if quick { 2 } else { 5 };
+    let plugin = match &args.plugin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("murmuration"),
+    };
+    let node = Netns::create("node")?;
+    let pod = Netns::create("pod")?;
+    ip_in(&node.name, &["link", "add", "up0", "type", "veth", "peer", "name", "up0p"])?;
+    ip_in(&node.name, &["link", "set", "up0", "up"])?;
+    let dir = std::env::temp_dir().join(format!("mmb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let node_ns = NetNs::open(Path::new(&node.path()))?;
+    let true_bin = Path::new("/bin/true");
+    let floor: anyhow::Result<Vec<Duration>> = node_ns
+        .run(|| (0..n).map(|_| invoke(true_bin, "ADD", "", "", "floor")).collect())
+        .map_err(anyhow::Error::from)?;
+    let floor = summarize(&floor?);
+    let mut results = Vec::new();
+    for case in cases(&plugin, &dir) {
+        eprintln!("bench cni: {} ({n} iterations)...", case.name);
+        let r = node_ns
+            .run(|| measure(&case, &node.name, &pod.path(), warmup, n))
+            .map_err(anyhow::Error::from)??;
+        results.push(r);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    report(&results, floor, out)
+}
+
+fn report(results: &[CaseResult], floor: Summary, out: &Path) -> anyhow::Result<()> {
+    let mut md = format!(
+        "Process spawn floor (`/bin/true` through the same harness): p50 {:.0} µs.\n\n",
+        floor.p50_us
+    );
+    md += &String::from(
+        "| case | ADD p50 | ADD p90 | ADD p99 | DEL p50 | DEL p99 | ADD+DEL p50 |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        md += &format!(
+            "| {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs |\n",
+            r.name,
+            r.add.p50_us,
+            r.add.p90_us,
+            r.add.p99_us,
+            r.del.p50_us,
+            r.del.p99_us,
+            r.add_del_p50_us
+        );
+    }
+    md += "\n| baseline / murmuration (same IPAM) | ADD p50 ratio | ADD+DEL p50 ratio |\n|---|---|---|\n";
+    for go in results.iter().filter(|r| !r.name.starts_with("murmuration")) {
+        let mm_ipam = if go.ipam == Ipam::Static { Ipam::StaticInProcess } else { go.ipam };
+        for mm in results.iter().filter(|r| r.name.starts_with("murmuration") && r.ipam == mm_ipam)
+        {
+            md += &format!(
+                "| {} / {} | {:.1}x | {:.1}x |\n",
+                go.name,
+                mm.name,
+                go.add.p50_us / mm.add.p50_us,
+                go.add_del_p50_us / mm.add_del_p50_us
+            );
+        }
+    }
+    println!("{md}");
+    std::fs::write(out.join("cni.md"), &md)?;
+    let json = serde_json::json!({
+        "benchmark": "cni", "kernel": kernel(), "spawn_floor": floor, "cases": results
+    });
+    std::fs::write(out.join("cni.json"), serde_json::to_vec_pretty(&json)?)?;
+    eprintln!("wrote {}/cni.{{md,json}}", out.display());
+    Ok(())
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
+}

@@ -1,0 +1,37 @@
+//! `murmuration-bench`: measures murmuration against baselines run on the same
+//! machine in the same invocation, and reports medians and ratios.
+
+mod cni;
+mod stats;
+mod topo;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "murmuration benchmarks (run as root; builds its own namespaces)")]
+struct Cli {
+    /// A short run: few iterations, for smoke tests and quick looks.
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Where JSON and Markdown results go.
+    #[arg(long, global = true, default_value = "target/bench-results")]
+    out: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// ADD and DEL latency of murmuration vs. the reference plugins.
+    Cni(cni::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.out)?;
+    match cli.cmd {
+        Cmd::Cni(args) => cni::run(&args, cli.quick, &cli.out),
+    }
+}

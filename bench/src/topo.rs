@@ -1,0 +1,43 @@
+//! Throwaway network namespaces for a benchmark run, removed on drop.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let st = Command::new("ip").args(args).status().context("running ip")?;
+    if !st.success() {
+        bail!("ip {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Runs `ip` inside namespace `ns`.
+pub fn ip_in(ns: &str, args: &[&str]) -> anyhow::Result<()> {
+    let mut full = vec!["netns", "exec", ns, "ip"];
+    full.extend_from_slice(args);
+    ip(&full)
+}
+
+#[derive(Debug)]
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn create(role: &str) -> anyhow::Result<Self> {
+        let name = format!("mmb-{}-{role}", std::process::id());
+        ip(&["netns", "add", &name])?;
+        Ok(Self { name })
+    }
+
+    pub fn path(&self) -> String {
+        format!("/var/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.name]);
+    }
+}

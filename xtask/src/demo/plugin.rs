@@ -1,0 +1,160 @@
+//! Invoke the plugin binary exactly as a container runtime does: `CNI_*` variables
+//! in the environment, the network configuration on stdin, the result on stdout.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::sh;
+
+/// Where the reference plugins (host-local IPAM) live on Debian.
+pub const CNI_PATH: &str = "/usr/lib/cni";
+const CNI_VERSION: &str = "1.1.0";
+const IFNAME: &str = "net1";
+/// Bound on one plugin call; a hung plugin is killed (by PID) and the demo fails.
+const CALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// A pod as the runtime describes it to the plugin.
+#[derive(Debug)]
+pub struct Pod {
+    pub name: String,
+    pub netns: String,
+    pub container_id: String,
+}
+
+impl Pod {
+    pub fn new(name: &str, netns: &str, pid: u32) -> Self {
+        Pod {
+            name: name.to_owned(),
+            netns: netns.to_owned(),
+            container_id: format!("demo-{name}-{pid}"),
+        }
+    }
+
+    /// The environment of ADD, CHECK and DEL (CNI_ARGS shaped the way Multus sends it).
+    fn env(&self, command: &str) -> Vec<(&'static str, String)> {
+        let args = format!(
+            "IgnoreUnknown=true;K8S_POD_NAMESPACE=demo;K8S_POD_NAME={};\
+             IgnoreUnknown=1;K8S_POD_NAMESPACE=demo",
+            self.name
+        );
+        vec![
+            ("CNI_COMMAND", command.to_owned()),
+            ("CNI_CONTAINERID", self.container_id.clone()),
+            ("CNI_NETNS", format!("/var/run/netns/{}", self.netns)),
+            ("CNI_IFNAME", IFNAME.to_owned()),
+            ("CNI_ARGS", args),
+            ("CNI_PATH", CNI_PATH.to_owned()),
+        ]
+    }
+}
+
+/// The plugin binary, run inside the node namespace via `ip netns exec`.
+#[derive(Debug)]
+pub struct Plugin {
+    binary: PathBuf,
+    node_ns: String,
+    stdin_dir: PathBuf,
+    calls: u32,
+}
+
+impl Plugin {
+    pub fn new(binary: &Path, node_ns: &str, stdin_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(stdin_dir)
+            .with_context(|| format!("creating {}", stdin_dir.display()))?;
+        Ok(Plugin {
+            binary: binary.to_path_buf(),
+            node_ns: node_ns.to_owned(),
+            stdin_dir: stdin_dir.to_path_buf(),
+            calls: 0,
+        })
+    }
+
+    pub fn version(&mut self) -> Result<Value> {
+        let env = [("CNI_COMMAND", "VERSION".to_owned())];
+        self.call("VERSION", &env, &serde_json::json!({ "cniVersion": CNI_VERSION }))
+    }
+
+    pub fn status(&mut self, config: &Value) -> Result<Value> {
+        let env = [("CNI_COMMAND", "STATUS".to_owned()), ("CNI_PATH", CNI_PATH.to_owned())];
+        self.call("STATUS", &env, config)
+    }
+
+    /// ADD, CHECK or DEL for `pod`; `prev_result` is injected as `prevResult`.
+    pub fn pod_call(
+        &mut self,
+        command: &str,
+        pod: &Pod,
+        config: &Value,
+        prev_result: Option<&Value>,
+    ) -> Result<Value> {
+        let mut config = config.clone();
+        if let (Some(prev), Some(object)) = (prev_result, config.as_object_mut()) {
+            object.insert("prevResult".to_owned(), prev.clone());
+        }
+        let label = format!("{command} {}", pod.name);
+        self.call(&label, &pod.env(command), &config)
+    }
+
+    /// Run one call and print it; fail unless it exits 0. Returns stdout as JSON
+    /// (`Null` when stdout is empty, as for CHECK, DEL and STATUS).
+    fn call(&mut self, label: &str, env: &[(&str, String)], config: &Value) -> Result<Value> {
+        self.calls += 1;
+        let stdin = serde_json::to_vec_pretty(config)?;
+        let file_name = format!("{:02}-{}.json", self.calls, label.replace(' ', "-"));
+        let stdin_file = self.stdin_dir.join(file_name.to_lowercase());
+        std::fs::write(&stdin_file, &stdin)
+            .with_context(|| format!("writing {}", stdin_file.display()))?;
+        let mut cmd = self.command(env);
+        println!("\n==> {label}");
+        println!("$ {} < {}", sh::display(&cmd), stdin_file.display());
+        let output = sh::run_with_input(&mut cmd, &stdin, CALL_LIMIT)
+            .with_context(|| format!("{label}: running the plugin"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let parsed = print_reply(&stdout, &String::from_utf8_lossy(&output.stderr));
+        println!(
+            "exit status: {}",
+            output.status.code().map_or("killed".into(), |c| c.to_string())
+        );
+        if !output.status.success() {
+            bail!("{label} failed ({}): {}", output.status, stdout.trim());
+        }
+        parsed.with_context(|| format!("{label}: stdout is not JSON"))
+    }
+
+    fn command(&self, env: &[(&str, String)]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.node_ns]).arg(&self.binary);
+        // Like a runtime: our own environment, minus any CNI_* of ours, plus the call's.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CNI_") {
+                cmd.env_remove(key);
+            }
+        }
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+}
+
+/// Print stdout (pretty JSON when it parses) and stderr; return stdout as JSON.
+fn print_reply(stdout: &str, stderr: &str) -> Result<Value> {
+    let parsed = if stdout.trim().is_empty() {
+        Ok(Value::Null)
+    } else {
+        serde_json::from_str::<Value>(stdout).map_err(anyhow::Error::from)
+    };
+    match &parsed {
+        Ok(Value::Null) => println!("stdout: (empty)"),
+        Ok(value) => println!("stdout:\n{}", serde_json::to_string_pretty(value)?),
+        Err(_) => println!("stdout (not JSON):\n{stdout}"),
+    }
+    if !stderr.trim().is_empty() {
+        println!("stderr:\n{}", stderr.trim_end());
+    }
+    parsed
+}

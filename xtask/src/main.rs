@@ -1,0 +1,51 @@
+//! `cargo xtask <command>`: the project's harness.
+//!
+//! Everything here shells out with `std::process::Command` (to `cargo`, `apt-get`,
+//! `rustup`, `ip`) and prints each command before it runs it.
+
+mod build;
+mod demo;
+mod setup;
+mod sh;
+mod test;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "murmuration developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install what the tests and the demo need (Debian packages, Rust components, tools).
+    /// Idempotent; installing Debian packages needs root.
+    Setup,
+    /// Build the release CNI plugin and print the path of the binary.
+    Build,
+    /// Run setup, lints, the unprivileged tests and the privileged (netns) tests.
+    Test(test::TestArgs),
+    /// Run the plugin end to end in throwaway network namespaces (needs root).
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup => setup::run(),
+        Command::Build => build::run().map(|path| println!("{}", path.display())),
+        Command::Test(args) => test::run(&args),
+        Command::Demo => demo::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

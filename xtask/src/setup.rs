@@ -1,0 +1,168 @@
+//! `cargo xtask setup`: install what the tests and the demo need, idempotently.
+//!
+//! Each list below is checked first and only what is missing gets installed, so
+//! running setup again on a ready machine changes nothing and needs no network.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::sh;
+
+/// Debian packages (installed with apt-get, needs root).
+const APT_PACKAGES: &[&str] = &[
+    // Reference CNI plugins in /usr/lib/cni (host-local IPAM, peers for tests).
+    "containernetworking-plugins",
+    "iproute2",
+    "tcpdump",
+    "iputils-ping",
+];
+
+/// A rustup component or target for one toolchain.
+#[derive(Debug)]
+struct RustupItem {
+    toolchain: &'static str,
+    name: &'static str,
+}
+
+/// Rustup components, e.g. `RustupItem { toolchain: "nightly", name: "rust-src" }`.
+const RUSTUP_COMPONENTS: &[RustupItem] = &[];
+
+/// Rustup targets, e.g. `RustupItem { toolchain: "1.95.0", name: "x86_64-unknown-linux-musl" }`.
+const RUSTUP_TARGETS: &[RustupItem] = &[];
+
+/// A tool installed with `cargo install <krate> --version <version> --locked`.
+#[derive(Debug)]
+struct CargoTool {
+    krate: &'static str,
+    version: &'static str,
+}
+
+/// Cargo-installed tools, e.g. `CargoTool { krate: "bpf-linker", version: "0.10.4" }`.
+const CARGO_TOOLS: &[CargoTool] = &[];
+
+pub fn run() -> Result<()> {
+    apt_packages().context("setup: Debian packages")?;
+    rustup_items("component", RUSTUP_COMPONENTS).context("setup: rustup components")?;
+    rustup_items("target", RUSTUP_TARGETS).context("setup: rustup targets")?;
+    cargo_tools().context("setup: cargo-installed tools")?;
+    eprintln!("setup: done");
+    Ok(())
+}
+
+fn apt_packages() -> Result<()> {
+    let mut missing = Vec::new();
+    for &package in APT_PACKAGES {
+        if !dpkg_installed(package)? {
+            missing.push(package);
+        }
+    }
+    if missing.is_empty() {
+        eprintln!("setup: Debian packages present: {}", APT_PACKAGES.join(" "));
+        return Ok(());
+    }
+    if !sh::is_root() {
+        bail!(
+            "missing Debian packages: {}; run `cargo xtask setup` as root to install them",
+            missing.join(" ")
+        );
+    }
+    sh::run(Command::new("apt-get").args(["update", "-q"]))?;
+    sh::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
+
+fn dpkg_installed(package: &str) -> Result<bool> {
+    let output = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .context("cannot run dpkg-query (setup supports Debian-based systems only)")?;
+    // "install ok installed", "hold ok installed"; an unknown package exits non-zero.
+    let status = String::from_utf8_lossy(&output.stdout);
+    Ok(output.status.success() && status.split_whitespace().last() == Some("installed"))
+}
+
+fn rustup_items(kind: &str, items: &[RustupItem]) -> Result<()> {
+    for item in items {
+        let installed = sh::capture(Command::new("rustup").args([
+            kind,
+            "list",
+            "--installed",
+            "--toolchain",
+            item.toolchain,
+        ]))
+        .with_context(|| format!("is toolchain `{}` installed?", item.toolchain))?;
+        if rustup_listed(&installed, item.name, &host_triple()?) {
+            eprintln!("setup: rustup {kind} {} ({}) present", item.name, item.toolchain);
+            continue;
+        }
+        sh::run(Command::new("rustup").args([
+            kind,
+            "add",
+            "--toolchain",
+            item.toolchain,
+            item.name,
+        ]))?;
+    }
+    Ok(())
+}
+
+/// Components are listed either bare (`rust-src`) or with the host triple
+/// (`clippy-x86_64-unknown-linux-gnu`); targets are listed as triples.
+fn rustup_listed(installed: &str, name: &str, host: &str) -> bool {
+    let with_host = format!("{name}-{host}");
+    installed.lines().map(str::trim).any(|line| line == name || line == with_host)
+}
+
+fn host_triple() -> Result<String> {
+    let info = sh::capture(Command::new("rustc").arg("-vV"))?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("`rustc -vV` printed no host triple")
+}
+
+fn cargo_tools() -> Result<()> {
+    if CARGO_TOOLS.is_empty() {
+        return Ok(());
+    }
+    let installed = sh::capture(sh::cargo().args(["install", "--list"]))?;
+    for tool in CARGO_TOOLS {
+        let header = format!("{} v{}:", tool.krate, tool.version);
+        if installed.lines().any(|line| line.starts_with(&header)) {
+            eprintln!("setup: {} {} present", tool.krate, tool.version);
+            continue;
+        }
+        sh::run(sh::cargo().args(["install", tool.krate, "--version", tool.version, "--locked"]))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rustup_listed;
+
+    const HOST: &str = "x86_64-unknown-linux-gnu";
+
+    #[test]
+    fn rustup_listing_matches_bare_and_host_suffixed_names() {
+        let listed =
+            "cargo-x86_64-unknown-linux-gnu\nrust-src\nllvm-tools-x86_64-unknown-linux-gnu\n";
+        assert!(rustup_listed(listed, "rust-src", HOST));
+        assert!(rustup_listed(listed, "llvm-tools", HOST));
+        assert!(!rustup_listed(listed, "rust", HOST));
+        assert!(!rustup_listed(listed, "llvm", HOST));
+        assert!(!rustup_listed(listed, "clippy", HOST));
+    }
+
+    #[test]
+    fn rustup_listing_matches_targets() {
+        let listed = "x86_64-unknown-linux-gnu\nx86_64-unknown-linux-musl\n";
+        assert!(rustup_listed(listed, "x86_64-unknown-linux-musl", HOST));
+        assert!(!rustup_listed(listed, "bpfel-unknown-none", HOST));
+    }
+}
