@@ -26,7 +26,10 @@ struct RustupItem {
 }
 
 /// Rustup components, e.g. `RustupItem { toolchain: "nightly", name: "rust-src" }`.
-const RUSTUP_COMPONENTS: &[RustupItem] = &[];
+const RUSTUP_COMPONENTS: &[RustupItem] = &[
+    // The eBPF crate builds `core` itself (-Z build-std) on the installed nightly.
+    RustupItem { toolchain: "nightly", name: "rust-src" },
+];
 
 /// Rustup targets, e.g. `RustupItem { toolchain: "1.95.0", name: "x86_64-unknown-linux-musl" }`.
 const RUSTUP_TARGETS: &[RustupItem] = &[];
@@ -39,7 +42,11 @@ struct CargoTool {
 }
 
 /// Cargo-installed tools, e.g. `CargoTool { krate: "bpf-linker", version: "0.10.4" }`.
-const CARGO_TOOLS: &[CargoTool] = &[];
+const CARGO_TOOLS: &[CargoTool] = &[
+    // Links the eBPF programs. 0.10.4 loads rustc's own LLVM at run time;
+    // 0.13 needs a system libLLVM (see shared ENVIRONMENT.md).
+    CargoTool { krate: "bpf-linker", version: "0.10.4" },
+];
 
 pub fn run() -> Result<()> {
     apt_packages().context("setup: Debian packages")?;

@@ -1,0 +1,50 @@
+//! Maps shared by all programs of the object. The loader pins each one
+//! explicitly (`<pin_root>/<uplink>/<NAME>`), so the object itself carries no
+//! pinning and can also be loaded unpinned (the kernel feature probe).
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray},
+};
+use murmuration_common::{
+    AttachKey, AttachValue, Counters, Histogram, NodeConfig, PodConfig, VlanMembers, COUNTER_SLOTS,
+    HIST_SLOTS, MAX_ATTACHMENTS,
+};
+
+/// (VLAN, destination MAC) -> pod attachment.
+#[map]
+pub static ATTACH: HashMap<AttachKey, AttachValue> = HashMap::with_max_entries(4096, 0);
+
+/// VLAN id -> attachments on that VLAN (flood list).
+#[map]
+pub static VLAN_MEMBERS: HashMap<u32, VlanMembers> = HashMap::with_max_entries(4096, 0);
+
+/// Host-side veth ifindex -> pod port configuration.
+#[map]
+pub static POD_CFG: HashMap<u32, PodConfig> = HashMap::with_max_entries(MAX_ATTACHMENTS, 0);
+
+/// Single entry: node-wide configuration.
+#[map]
+pub static NODE_CFG: Array<NodeConfig> = Array::with_max_entries(1, 0);
+
+/// Per (attachment, direction) counters.
+#[map]
+pub static COUNTERS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// Per (attachment, direction, kind) latency histograms.
+#[map]
+pub static LATENCY: PerCpuArray<Histogram> = PerCpuArray::with_max_entries(HIST_SLOTS, 0);
+
+/// Looks up the attachment owning `key`, copied out of the map.
+#[inline(always)]
+pub fn lookup_attach(key: &AttachKey) -> Option<AttachValue> {
+    // SAFETY: the value is copied immediately; AttachValue is plain data so
+    // a concurrent update can at worst give a stale/mixed but valid value.
+    unsafe { ATTACH.get(key).copied() }
+}
+
+/// Node configuration (uplink ifindex, PTP priority, clock offset).
+#[inline(always)]
+pub fn node_config() -> Option<NodeConfig> {
+    NODE_CFG.get(0).copied()
+}
