@@ -4,12 +4,14 @@
 //!   plugin entry point.
 //! - [`ops`]: the verbs ADD, DEL, CHECK, STATUS and GC.
 //! - [`attach`]: attachment modes (veth today; SR-IOV and VLAN are shaped in).
+//! - [`datapath`]: the eBPF fast path of veth attachments (maps, programs, pins).
 //! - [`ipam`]: IP address management behind one trait.
 //! - [`netlink`], [`netns`]: kernel access, without shelling out.
 //! - [`state`]: per-attachment records and locks under `dataDir`.
 
 pub mod attach;
 pub mod cni;
+pub mod datapath;
 pub mod ipam;
 pub mod log;
 pub mod netlink;

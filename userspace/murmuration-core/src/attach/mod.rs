@@ -4,6 +4,7 @@
 //! interfaces; its `teardown` works from the [`Record`] alone, because DEL may
 //! arrive without the pod namespace or the original config.
 
+pub mod fastpath;
 pub mod ip;
 pub mod veth;
 
@@ -14,7 +15,7 @@ use crate::cni::result::{CniResult, Interface};
 use crate::cni::types::MacAddr;
 use crate::netlink::Netlink;
 use crate::netns::NetNs;
-use crate::state::Record;
+use crate::state::{DatapathRecord, Record};
 
 /// What an ADD has at hand once validation and IPAM are done.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct AddContext<'a> {
 pub struct Attached {
     pub interfaces: Vec<Interface>,
     pub pod_interface: usize,
+    /// The fast-path port made for the attachment, if any.
+    pub datapath: Option<DatapathRecord>,
 }
 
 fn not_yet(mode: Mode) -> CniError {

@@ -4,6 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::fastpath;
 use super::ip::{apply, netlink_error};
 use super::{AddContext, Attached};
 use crate::cni::env::AttachmentId;
@@ -47,6 +48,15 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     let pod_link = lookup(ctx.pod, ctx.id.ifname.as_ref())?;
     apply(ctx.pod, pod_link.index, ctx.ipam)?;
     let host_link = lookup(ctx.host, &host_name)?;
+    // Last step: a failure here leaves nothing of the port behind, and the
+    // caller's rollback deletes the veth.
+    let datapath = match (&ctx.conf.fastpath, pod_link.mac) {
+        (Some(fp), Some(mac)) => Some(fastpath::setup(ctx.conf, fp, &host_name, mac)?),
+        (Some(_), None) => {
+            return Err(CniError::new(ErrorCode::Netlink, "the pod interface reported no MAC"));
+        }
+        (None, _) => None,
+    };
     Ok(Attached {
         interfaces: vec![
             Interface {
@@ -64,15 +74,19 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
             },
         ],
         pod_interface: 1,
+        datapath,
     })
 }
 
-/// Deleting the host end removes the pair, wherever the pod end is.
+/// Removes the fast-path port (while the host end still exists), then the
+/// host end, which removes the pair wherever the pod end is. Keeps going
+/// past a fast-path failure and reports it.
 pub fn teardown(rec: &Record, host: &mut Netlink) -> Result<(), CniError> {
+    let fast = rec.datapath.as_ref().map(fastpath::teardown).unwrap_or(Ok(()));
     let name = rec.host_ifname.clone().unwrap_or_else(|| host_ifname(&rec.id()));
     let existed = host.delete_link(&name).map_err(|e| netlink_error(&e))?;
     tracing::debug!(host_ifname = %name, existed, "veth teardown");
-    Ok(())
+    fast
 }
 
 #[cfg(test)]

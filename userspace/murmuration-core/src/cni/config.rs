@@ -13,6 +13,8 @@ use serde_json::{Map, Value};
 
 use super::args::CniArgs;
 use super::error::{CniError, ErrorCode};
+pub use super::fastpath::FastPathConf;
+use super::fastpath::{RawFastPath, parse_fastpath};
 use super::result::{CniResult, Dns};
 use super::types::{ContainerId, IfName, InvalidValue, MacAddr, PciAddress, VlanId, VlanQos};
 use super::version::CniVersion;
@@ -44,6 +46,8 @@ struct RawConf {
     #[serde(rename = "max_tx_rate")]
     max_tx_rate: Option<u32>,
     mtu: Option<u32>,
+    #[serde(flatten)]
+    fast: RawFastPath,
     data_dir: Option<PathBuf>,
     log_level: Option<String>,
     log_file: Option<PathBuf>,
@@ -148,6 +152,8 @@ pub struct NetConf {
     /// The VF's PCI address: top-level `deviceID`, `pciBusID` or `runtimeConfig.deviceID`.
     pub device: Option<PciAddress>,
     pub props: LinkProps,
+    /// Set when `veth` mode uses the fast path (`fastpath`, default on with `master`).
+    pub fastpath: Option<FastPathConf>,
     pub mac: Option<MacAddr>,
     pub mtu: Option<u32>,
     pub data_dir: PathBuf,
@@ -175,11 +181,11 @@ pub fn decode_error(e: &serde_json::Error) -> CniError {
     CniError::new(code, "cannot parse network configuration").with_details(e.to_string())
 }
 
-fn bad(e: InvalidValue) -> CniError {
+pub(super) fn bad(e: InvalidValue) -> CniError {
     CniError::new(ErrorCode::InvalidConfig, e.to_string())
 }
 
-fn bad_msg(msg: impl Into<String>) -> CniError {
+pub(super) fn bad_msg(msg: impl Into<String>) -> CniError {
     CniError::new(ErrorCode::InvalidConfig, msg)
 }
 
@@ -214,6 +220,7 @@ impl NetConf {
             master: raw.master.as_deref().map(IfName::parse).transpose().map_err(bad)?,
             device,
             props: parse_props(&raw)?,
+            fastpath: parse_fastpath(&raw.fast, mode, raw.master.is_some())?,
             mac: raw.mac.as_deref().map(parse_unicast_mac).transpose()?,
             mtu: raw.mtu.map(validate_mtu).transpose()?,
             data_dir: raw.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
@@ -245,6 +252,12 @@ impl NetConf {
             Mode::Vlan if self.master.is_none() => Err(bad_msg("mode vlan needs \"master\"")),
             Mode::Vlan if self.props.vlan.is_none_or(|v| v.get() == 0) => {
                 Err(bad_msg("mode vlan needs \"vlan\" between 1 and 4094"))
+            }
+            Mode::Veth if self.fastpath.is_some() && self.master.is_none() => {
+                Err(bad_msg("the veth fast path needs \"master\" (or set \"fastpath\": false)"))
+            }
+            Mode::Veth if self.fastpath.is_none() && self.props.vlan.is_some() => {
+                Err(bad_msg("vlan in mode veth needs the fast path (\"master\")"))
             }
             _ => Ok(()),
         }

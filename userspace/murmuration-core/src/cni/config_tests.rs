@@ -156,3 +156,43 @@ proptest! {
         prop_assert_eq!(got.is_ok(), (68..=65535).contains(&m));
     }
 }
+
+#[test]
+fn the_fast_path_is_on_with_master_and_reads_trunk_lists() {
+    let c = parse(with(json!({"master": "up0", "vlan": 100, "trunk": [300, "200-202", 201]})))
+        .expect("valid");
+    let fp = c.fastpath.expect("fast path on with master");
+    assert_eq!(fp.trunk, [200, 201, 202, 300]);
+    assert_eq!(fp.pin_root, PathBuf::from(crate::datapath::DEFAULT_PIN_ROOT));
+    assert_eq!(fp.attach_mode, crate::datapath::AttachMode::Auto);
+    let c = parse(with(json!({"master": "up0", "bpfPinRoot": "/x", "bpfAttachMode": "netlink"})))
+        .expect("valid");
+    let fp = c.fastpath.expect("on");
+    assert_eq!((fp.pin_root, fp.attach_mode), ("/x".into(), crate::datapath::AttachMode::Netlink));
+    assert!(
+        parse(with(json!({"master": "up0", "fastpath": false}))).expect("valid").fastpath.is_none()
+    );
+    assert!(parse(base()).expect("valid").fastpath.is_none(), "no master: plain veth");
+}
+
+#[test]
+fn bad_fast_path_settings_are_code_7() {
+    for bad in [
+        json!({"master": "up0", "trunk": ["5-3"]}),
+        json!({"master": "up0", "trunk": [0]}),
+        json!({"master": "up0", "trunk": [4095]}),
+        json!({"master": "up0", "trunk": ["1-4095"]}),
+        json!({"master": "up0", "trunk": ["x"]}),
+        json!({"master": "up0", "trunk": [true]}),
+        json!({"master": "up0", "bpfAttachMode": "xdp"}),
+        json!({"trunk": [5]}),
+        json!({"mode": "vlan", "master": "up0", "vlan": 5, "fastpath": true}),
+    ] {
+        let e = parse(with(bad.clone())).expect_err("must be refused");
+        assert_eq!(e.code, 7, "{bad}: {e:?}");
+    }
+    let no_master = parse(with(json!({"fastpath": true}))).expect("parses");
+    assert_eq!(no_master.validate_for_add().expect_err("needs master").code, 7);
+    let vlan_only = parse(with(json!({"vlan": 5}))).expect("parses");
+    assert_eq!(vlan_only.validate_for_add().expect_err("vlan needs the fast path").code, 7);
+}

@@ -5,6 +5,7 @@ pub mod args;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod fastpath;
 pub mod plugin;
 pub mod result;
 pub mod types;

@@ -22,7 +22,6 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
     let conf = &call.conf;
     conf.validate_for_add()?;
     attach::ensure_available(conf.mode)?;
-    attach::ensure_available(conf.mode)?;
     let id = call.env.attachment()?;
     let netns_path = call
         .env
@@ -130,6 +129,7 @@ fn new_record(
         pod: PodRef::from(&call.env.args),
         ipam_allocated,
         config,
+        datapath: None,
         result: None,
         created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     })
@@ -145,6 +145,7 @@ fn finish(
 ) -> Result<CniResult, CniError> {
     let pod = &attached.interfaces[attached.pod_interface];
     (rec.mac, rec.mtu) = (pod.mac, pod.mtu);
+    rec.datapath = attached.datapath.clone();
     let mut ours = CniResult {
         interfaces: attached.interfaces,
         ips: ipam.ips,

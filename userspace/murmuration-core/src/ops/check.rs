@@ -39,6 +39,9 @@ pub fn check(call: &Call<'_>) -> Result<(), CniError> {
     }
     check_pod(&mut open_pod_netlink(&netns)?, &rec, &recorded)?;
     check_host(&mut open_host_netlink()?, &rec)?;
+    if let (Some(dp), Some(mac)) = (&rec.datapath, rec.mac) {
+        crate::attach::fastpath::check(dp, mac)?;
+    }
     match call.ipam() {
         Some(ipam) => ipam.check(&call.invocation(Command::Check)),
         None => Ok(()),

@@ -24,6 +24,9 @@ pub fn gc(call: &Call<'_>) -> Result<(), CniError> {
         tracing::info!(container = %rec.container_id, ifname = %rec.ifname, "GC releases");
         errors.extend(release(rec, &store, &mut host, ipam.as_deref(), call.vars));
     }
+    if let Err(e) = crate::attach::fastpath::collect_garbage(&call.conf) {
+        errors.push(e);
+    }
     if let Some(ipam) = &ipam
         && let Err(e) = ipam.gc(&call.invocation(Command::Gc))
     {

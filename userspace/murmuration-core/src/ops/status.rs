@@ -21,6 +21,7 @@ pub fn status(call: &Call<'_>) -> Result<(), CniError> {
             return Err(unavailable(format!("master interface {master} does not exist")));
         }
     }
+    crate::attach::fastpath::status(conf)?;
     let store = call.store();
     store.lock_store(false).map_err(|e| unavailable(super::state_error(&e).msg))?;
     if let Some(ipam) = call.ipam() {

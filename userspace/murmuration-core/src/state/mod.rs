@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
-pub use record::{PodRef, Record};
+pub use record::{DatapathRecord, PodRef, Record};
 
 use crate::cni::env::AttachmentId;
 

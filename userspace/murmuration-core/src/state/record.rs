@@ -34,6 +34,20 @@ impl From<&CniArgs> for PodRef {
     }
 }
 
+/// The attachment's fast-path port (veth mode with `master`): what DEL and
+/// CHECK need to find exactly its map entries and links again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatapathRecord {
+    /// The uplink (`master`) whose programs serve the port.
+    pub uplink: String,
+    /// The bpffs pin root the uplink's directory is under.
+    pub pin_root: PathBuf,
+    /// The host end's ifindex: the port's key in the maps.
+    pub host_ifindex: u32,
+    /// Index of the port's counters and histograms.
+    pub attach_id: u32,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     /// Bumped when the layout changes incompatibly.
@@ -57,6 +71,9 @@ pub struct Record {
     pub ipam_allocated: bool,
     /// The network config ADD received, replayed to IPAM on DEL and GC.
     pub config: Box<RawValue>,
+    /// The fast-path port, when the attachment has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datapath: Option<DatapathRecord>,
     /// Set once ADD has completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<CniResult>,

@@ -28,6 +28,7 @@ fn record(c: &str, i: &str) -> Record {
         ipam_allocated: true,
         config: RawValue::from_string(r#"{"cniVersion":"1.1.0","name":"net-a"}"#.into())
             .expect("raw"),
+        datapath: None,
         result: None,
         created_unix: 1,
     }

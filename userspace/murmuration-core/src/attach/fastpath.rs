@@ -1,0 +1,113 @@
+//! The eBPF fast path of a `veth` attachment, seen from the CNI verbs: the
+//! config and record on one side, [`crate::datapath`] on the other.
+
+use crate::cni::config::{FastPathConf, NetConf, VlanProto};
+use crate::cni::error::{CniError, ErrorCode, chain};
+use crate::cni::types::MacAddr;
+use crate::datapath::{self, DatapathError, Port, PortSpec, UplinkConfig, common};
+use crate::state::DatapathRecord;
+
+/// Maps a datapath failure to a CNI error: a kernel that refuses the
+/// programs is "unsupported here", everything else an I/O failure.
+pub fn error(e: &DatapathError) -> CniError {
+    let code = match e {
+        e if e.is_kernel_unsupported() => ErrorCode::Unsupported,
+        DatapathError::NotBpffs { .. }
+        | DatapathError::NoInterface { .. }
+        | DatapathError::InvalidPort { .. } => ErrorCode::InvalidConfig,
+        DatapathError::Full { .. } | DatapathError::VlanFull { .. } => ErrorCode::TryAgainLater,
+        _ => ErrorCode::Io,
+    };
+    CniError::new(code, chain(e)).context("eBPF fast path")
+}
+
+fn uplink(uplink: &str, pin_root: &std::path::Path, fp: Option<&FastPathConf>) -> UplinkConfig {
+    UplinkConfig {
+        uplink: uplink.to_owned(),
+        pin_root: pin_root.to_owned(),
+        mode: fp.map(|f| f.attach_mode).unwrap_or_default(),
+    }
+}
+
+/// The port of an attachment, from the config and the pod end's MAC.
+pub fn port_spec(conf: &NetConf, fp: &FastPathConf, host_if: &str, mac: MacAddr) -> PortSpec {
+    let props = &conf.props;
+    PortSpec {
+        host_if: host_if.to_owned(),
+        mac: mac.0,
+        vlan: props.vlan.map_or(0, |v| v.get()),
+        trunk: fp.trunk.clone(),
+        tpid: match props.proto {
+            Some(VlanProto::Dot1Ad) => common::ETH_P_8021AD,
+            _ => common::ETH_P_8021Q,
+        },
+        pcp: props.qos.map_or(0, |q| q.get()),
+        spoofchk: props.spoofchk.unwrap_or(true),
+    }
+}
+
+/// ADD: inserts the port's entries and attaches the pod program to the host end.
+pub fn setup(
+    conf: &NetConf,
+    fp: &FastPathConf,
+    host_if: &str,
+    mac: MacAddr,
+) -> Result<DatapathRecord, CniError> {
+    let master = conf
+        .master
+        .as_ref()
+        .ok_or_else(|| CniError::new(ErrorCode::InvalidConfig, "the fast path needs \"master\""))?;
+    let cfg = uplink(master.as_ref(), &fp.pin_root, Some(fp));
+    let port =
+        datapath::attach_port(&cfg, &port_spec(conf, fp, host_if, mac)).map_err(|e| error(&e))?;
+    Ok(DatapathRecord {
+        uplink: cfg.uplink,
+        pin_root: cfg.pin_root,
+        host_ifindex: port.host_ifindex,
+        attach_id: port.attach_id,
+    })
+}
+
+fn port(rec: &DatapathRecord) -> Port {
+    Port { host_ifindex: rec.host_ifindex, attach_id: rec.attach_id }
+}
+
+/// DEL: removes exactly the recorded port; the uplink's programs go with the last one.
+pub fn teardown(rec: &DatapathRecord) -> Result<(), CniError> {
+    datapath::detach_port(&uplink(&rec.uplink, &rec.pin_root, None), port(rec))
+        .map_err(|e| error(&e))
+}
+
+/// CHECK: the recorded port's entries are in the maps.
+pub fn check(rec: &DatapathRecord, mac: MacAddr) -> Result<(), CniError> {
+    let mismatch = |m: String| CniError::new(ErrorCode::CheckMismatch, m);
+    let cfg = uplink(&rec.uplink, &rec.pin_root, None);
+    let dp = datapath::Datapath::open_existing(&cfg)
+        .map_err(|e| error(&e))?
+        .ok_or_else(|| mismatch(format!("no fast path on uplink {}", rec.uplink)))?;
+    dp.verify_port(port(rec), mac.0).map_err(mismatch)
+}
+
+/// GC: drops ports whose host veth is gone (and the fast path when empty).
+pub fn collect_garbage(conf: &NetConf) -> Result<(), CniError> {
+    let (Some(fp), Some(master)) = (&conf.fastpath, &conf.master) else {
+        return Ok(());
+    };
+    let dropped = datapath::collect_garbage(&uplink(master.as_ref(), &fp.pin_root, Some(fp)))
+        .map_err(|e| error(&e))?;
+    if dropped > 0 {
+        tracing::info!(dropped, "GC dropped orphaned fast-path ports");
+    }
+    Ok(())
+}
+
+/// STATUS: whether this kernel accepts the programs (nothing is attached).
+pub fn status(conf: &NetConf) -> Result<(), CniError> {
+    if conf.fastpath.is_none() {
+        return Ok(());
+    }
+    datapath::probe().map_err(|e| {
+        CniError::new(ErrorCode::NotAvailable, "this kernel cannot run the eBPF fast path")
+            .with_details(chain(&e))
+    })
+}

@@ -1,0 +1,102 @@
+//! The fast-path keys of the network config: `fastpath`, `trunk`,
+//! `bpfPinRoot` and `bpfAttachMode` (the VLAN keys are sriov-cni's, in
+//! [`super::config::LinkProps`]).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::config::{Mode, bad_msg};
+use super::error::CniError;
+use super::types::VlanId;
+use crate::datapath::{AttachMode, DEFAULT_PIN_ROOT};
+
+/// The fast-path keys as they appear in the config.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawFastPath {
+    trunk: Option<Vec<Value>>,
+    fastpath: Option<bool>,
+    bpf_pin_root: Option<PathBuf>,
+    bpf_attach_mode: Option<String>,
+}
+
+/// The eBPF fast path of a `veth` attachment (see `crate::datapath`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastPathConf {
+    /// bpffs directory for the pins (`bpfPinRoot`).
+    pub pin_root: PathBuf,
+    /// `bpfAttachMode`: "auto" (TCX where available, else netlink clsact),
+    /// "tcx" or "netlink".
+    pub attach_mode: AttachMode,
+    /// `trunk`: the VLANs a trunk attachment passes tagged (sorted, unique).
+    pub trunk: Vec<u16>,
+}
+
+pub(super) fn parse_fastpath(
+    raw: &RawFastPath,
+    mode: Mode,
+    has_master: bool,
+) -> Result<Option<FastPathConf>, CniError> {
+    let enabled = mode == Mode::Veth && raw.fastpath.unwrap_or(has_master);
+    if !enabled {
+        if raw.fastpath == Some(true) {
+            return Err(bad_msg("fastpath needs mode veth"));
+        }
+        if raw.trunk.as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err(bad_msg("trunk needs the veth fast path (mode veth with \"master\")"));
+        }
+        return Ok(None);
+    }
+    let attach_mode = match raw.bpf_attach_mode.as_deref() {
+        None | Some("") | Some("auto") => AttachMode::Auto,
+        Some("tcx") => AttachMode::Tcx,
+        Some("netlink") => AttachMode::Netlink,
+        Some(m) => {
+            return Err(bad_msg(format!("bpfAttachMode {m:?}: expected auto, tcx or netlink")));
+        }
+    };
+    let trunk = raw.trunk.as_deref().map(parse_trunk).transpose()?.unwrap_or_default();
+    Ok(Some(FastPathConf {
+        pin_root: raw.bpf_pin_root.clone().unwrap_or_else(|| DEFAULT_PIN_ROOT.into()),
+        attach_mode,
+        trunk,
+    }))
+}
+
+/// `trunk`: VLAN ids (numbers) and ranges (`"200-210"`), each 1-4094.
+pub fn parse_trunk(items: &[Value]) -> Result<Vec<u16>, CniError> {
+    let vid = |v: i64| -> Result<u16, CniError> {
+        u16::try_from(v)
+            .ok()
+            .filter(|v| (1..=VlanId::MAX).contains(v))
+            .ok_or_else(|| bad_msg(format!("trunk VLAN {v}: must be 1-4094")))
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Value::Number(n) => out.push(vid(n.as_i64().unwrap_or(-1))?),
+            Value::String(s) => {
+                let range = s.split_once('-').and_then(|(a, b)| {
+                    Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?))
+                });
+                let single = s.trim().parse::<i64>().ok().map(|v| (v, v));
+                let (a, b) = range.or(single).ok_or_else(|| {
+                    bad_msg(format!("trunk entry {s:?}: expected a VLAN id or \"a-b\""))
+                })?;
+                let (a, b) = (vid(a)?, vid(b)?);
+                if a > b {
+                    return Err(bad_msg(format!("trunk range {s:?} is reversed")));
+                }
+                out.extend(a..=b);
+            }
+            other => {
+                return Err(bad_msg(format!("trunk entry {other}: expected a number or a string")));
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}

@@ -1,0 +1,214 @@
+//! The uplink's maps, opened from their pins, and the pure logic of an
+//! attachment's entries (which VLANs it is a member of, the flood lists).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
+use murmuration_common::{
+    ATTACH_F_TRUNK, AttachKey, AttachValue, Counters, Histogram, MAX_VLAN_MEMBERS, NodeConfig,
+    POD_F_TRUNK, PodConfig, VLAN_VID_MASK, VlanMember, VlanMembers, map_names,
+};
+
+use super::error::DatapathError;
+
+/// Handles on the six pinned maps of one uplink.
+pub struct Maps {
+    pub attach: HashMap<MapData, AttachKey, AttachValue>,
+    pub vlans: HashMap<MapData, u32, VlanMembers>,
+    pub pods: HashMap<MapData, u32, PodConfig>,
+    pub node: Array<MapData, NodeConfig>,
+    pub counters: PerCpuArray<MapData, Counters>,
+    pub latency: PerCpuArray<MapData, Histogram>,
+}
+
+impl std::fmt::Debug for Maps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Maps").finish_non_exhaustive()
+    }
+}
+
+fn pinned(dir: &Path, name: &'static str) -> Result<MapData, DatapathError> {
+    MapData::from_pin(dir.join(name)).map_err(DatapathError::map(name))
+}
+
+impl Maps {
+    pub fn open(dir: &Path) -> Result<Self, DatapathError> {
+        let m = |n| pinned(dir, n);
+        let e = DatapathError::map;
+        Ok(Self {
+            attach: HashMap::try_from(Map::HashMap(m(map_names::ATTACH)?))
+                .map_err(e(map_names::ATTACH))?,
+            vlans: HashMap::try_from(Map::HashMap(m(map_names::VLAN_MEMBERS)?))
+                .map_err(e(map_names::VLAN_MEMBERS))?,
+            pods: HashMap::try_from(Map::HashMap(m(map_names::POD_CFG)?))
+                .map_err(e(map_names::POD_CFG))?,
+            node: Array::try_from(Map::Array(m(map_names::NODE_CFG)?))
+                .map_err(e(map_names::NODE_CFG))?,
+            counters: PerCpuArray::try_from(Map::PerCpuArray(m(map_names::COUNTERS)?))
+                .map_err(e(map_names::COUNTERS))?,
+            latency: PerCpuArray::try_from(Map::PerCpuArray(m(map_names::LATENCY)?))
+                .map_err(e(map_names::LATENCY))?,
+        })
+    }
+
+    /// Every configured port: (host veth ifindex, its config).
+    pub fn ports(&self) -> Vec<(u32, PodConfig)> {
+        let mut out: Vec<_> = self.pods.iter().filter_map(Result::ok).collect();
+        out.sort_by_key(|(_, pc)| pc.attach_id);
+        out
+    }
+
+    pub fn port(&self, ifindex: u32) -> Option<PodConfig> {
+        self.pods.get(&ifindex, 0).ok()
+    }
+
+    /// Adds the port's (VLAN, MAC) entries and flood-list memberships.
+    pub fn add_memberships(
+        &mut self,
+        ifindex: u32,
+        pc: &PodConfig,
+        uplink: &str,
+    ) -> Result<(), DatapathError> {
+        for (vid, flags) in memberships(pc) {
+            let value =
+                AttachValue { host_ifindex: ifindex, attach_id: pc.attach_id, flags, _pad: 0 };
+            let key = AttachKey { vlan_id: vid, mac: pc.mac };
+            self.attach.insert(key, value, 0).map_err(DatapathError::map(map_names::ATTACH))?;
+            let mut members = self.vlans.get(&u32::from(vid), 0).unwrap_or_default();
+            let member =
+                VlanMember { host_ifindex: ifindex, attach_id: pc.attach_id, flags, _pad: 0 };
+            if !upsert_member(&mut members, member) {
+                return Err(DatapathError::VlanFull {
+                    uplink: uplink.to_owned(),
+                    vlan: vid,
+                    max: MAX_VLAN_MEMBERS,
+                });
+            }
+            self.vlans
+                .insert(u32::from(vid), members, 0)
+                .map_err(DatapathError::map(map_names::VLAN_MEMBERS))?;
+        }
+        Ok(())
+    }
+
+    /// Removes what `add_memberships` added; a MAC entry that now points at
+    /// another port (same MAC re-added elsewhere) is left alone.
+    pub fn remove_memberships(
+        &mut self,
+        ifindex: u32,
+        pc: &PodConfig,
+    ) -> Result<(), DatapathError> {
+        for (vid, _) in memberships(pc) {
+            let key = AttachKey { vlan_id: vid, mac: pc.mac };
+            if self.attach.get(&key, 0).is_ok_and(|v| v.host_ifindex == ifindex) {
+                remove_entry(self.attach.remove(&key), map_names::ATTACH)?;
+            }
+            let Ok(mut members) = self.vlans.get(&u32::from(vid), 0) else {
+                continue;
+            };
+            remove_member(&mut members, ifindex);
+            let vid = u32::from(vid);
+            if members.count == 0 {
+                remove_entry(self.vlans.remove(&vid), map_names::VLAN_MEMBERS)?;
+            } else {
+                self.vlans
+                    .insert(vid, members, 0)
+                    .map_err(DatapathError::map(map_names::VLAN_MEMBERS))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The lowest attachment id no port uses.
+    pub fn free_id(&self, max: u32) -> Option<u32> {
+        let used: BTreeSet<u32> = self.ports().iter().map(|(_, pc)| pc.attach_id).collect();
+        (1..max).find(|id| !used.contains(id))
+    }
+
+    /// Zeroes the counter and histogram slots of `id` (a reused id starts at 0).
+    pub fn reset_slots(&mut self, id: u32) -> Result<(), DatapathError> {
+        use murmuration_common::{NUM_DIRS, NUM_HIST_KINDS, counter_index, hist_index};
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| {
+            DatapathError::io("counting CPUs", "/sys/devices/system/cpu/possible")(e)
+        })?;
+        for dir in 0..NUM_DIRS {
+            let zero = PerCpuValues::try_from(vec![Counters::default(); cpus])
+                .map_err(DatapathError::io("per-CPU values", ""))?;
+            self.counters
+                .set(counter_index(id, dir), zero, 0)
+                .map_err(DatapathError::map(map_names::COUNTERS))?;
+            for kind in 0..NUM_HIST_KINDS {
+                let zero = PerCpuValues::try_from(vec![Histogram::default(); cpus])
+                    .map_err(DatapathError::io("per-CPU values", ""))?;
+                self.latency
+                    .set(hist_index(id, dir, kind), zero, 0)
+                    .map_err(DatapathError::map(map_names::LATENCY))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deleting an entry that is already gone is fine.
+fn remove_entry(
+    r: Result<(), aya::maps::MapError>,
+    name: &'static str,
+) -> Result<(), DatapathError> {
+    match r {
+        Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        Err(aya::maps::MapError::SyscallError(s))
+            if s.io_error.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(())
+        }
+        r => r.map_err(DatapathError::map(name)),
+    }
+}
+
+/// (VLAN, ATTACH flags) pairs a port is a member of: the access (or native)
+/// VLAN untagged, plus each trunk VLAN tagged.
+pub fn memberships(pc: &PodConfig) -> Vec<(u16, u32)> {
+    let trunk = pc.flags & POD_F_TRUNK != 0;
+    let mut out = Vec::new();
+    if !trunk || pc.vlan_id != 0 {
+        out.push((pc.vlan_id & VLAN_VID_MASK, 0));
+    }
+    if trunk {
+        for vid in 1..4095u16 {
+            let word = pc.trunk_bitmap[usize::from(vid) / 64];
+            if word & (1 << (vid % 64)) != 0 && vid != pc.vlan_id {
+                out.push((vid, ATTACH_F_TRUNK));
+            }
+        }
+    }
+    out
+}
+
+/// Inserts or updates `member`; false when the list is full.
+pub fn upsert_member(m: &mut VlanMembers, member: VlanMember) -> bool {
+    let n = (m.count as usize).min(MAX_VLAN_MEMBERS);
+    if let Some(slot) = m.members[..n].iter_mut().find(|x| x.host_ifindex == member.host_ifindex) {
+        *slot = member;
+        return true;
+    }
+    if n >= MAX_VLAN_MEMBERS {
+        return false;
+    }
+    m.members[n] = member;
+    m.count += 1;
+    true
+}
+
+pub fn remove_member(m: &mut VlanMembers, ifindex: u32) {
+    let n = (m.count as usize).min(MAX_VLAN_MEMBERS);
+    if let Some(pos) = m.members[..n].iter().position(|x| x.host_ifindex == ifindex) {
+        m.members.copy_within(pos + 1..n, pos);
+        m.members[n - 1] = VlanMember::default();
+        m.count -= 1;
+    }
+}
+
+#[cfg(test)]
+#[path = "maps_tests.rs"]
+mod tests;

@@ -1,0 +1,130 @@
+//! The eBPF object built from `ebpf/murmuration-ebpf`, and its programs
+//! pinned once per uplink: every later process (each CNI call is one) opens
+//! the pinned programs instead of loading and verifying them again.
+//!
+//! Program pins carry a tag of the object's bytes (`prog_<tag>_uplink`), so
+//! an upgraded plugin sees that the pinned programs are not its own, loads
+//! the new ones and moves every link over (BPF_LINK_UPDATE, atomic).
+
+use std::path::PathBuf;
+
+use aya::programs::SchedClassifier;
+use aya::{Ebpf, EbpfLoader};
+use murmuration_common::{map_names, prog_names};
+use sha2::{Digest, Sha256};
+
+use super::error::DatapathError;
+use super::pins::PinDir;
+
+/// The data plane object, built by `build.rs`.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/murmuration"));
+
+/// Every map of the object; each is pinned as `<pin_dir>/<NAME>`.
+pub const MAPS: [&str; 6] = [
+    map_names::ATTACH,
+    map_names::VLAN_MEMBERS,
+    map_names::POD_CFG,
+    map_names::NODE_CFG,
+    map_names::COUNTERS,
+    map_names::LATENCY,
+];
+
+const PROG_PREFIX: &str = "prog_";
+
+/// The two programs of an uplink, opened from their pins.
+#[derive(Debug)]
+pub struct Programs {
+    pub uplink: SchedClassifier,
+    pub pod: SchedClassifier,
+}
+
+/// 12 hex digits of SHA-256 of the object.
+pub fn tag() -> String {
+    let digest = Sha256::digest(OBJECT);
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+fn prog_pins(dir: &PinDir) -> (PathBuf, PathBuf) {
+    let tag = tag();
+    (dir.join(&format!("{PROG_PREFIX}{tag}_uplink")), dir.join(&format!("{PROG_PREFIX}{tag}_pod")))
+}
+
+/// Opens this object's pinned programs, loading and pinning them first if
+/// they are not there. The flag says whether they were freshly loaded (links
+/// made by other programs must then be moved over).
+pub fn ensure_loaded(dir: &PinDir) -> Result<(Programs, bool), DatapathError> {
+    let (up_pin, pod_pin) = prog_pins(dir);
+    if up_pin.exists() && pod_pin.exists() {
+        let opened = SchedClassifier::from_pin(&up_pin)
+            .and_then(|uplink| Ok(Programs { uplink, pod: SchedClassifier::from_pin(&pod_pin)? }));
+        match opened {
+            Ok(p) => return Ok((p, false)),
+            Err(e) => tracing::warn!(error = %e, "pinned programs unusable; reloading"),
+        }
+    }
+    let mut ebpf = load(dir)?;
+    for (name, pin) in [(prog_names::UPLINK_INGRESS, &up_pin), (prog_names::POD_EGRESS, &pod_pin)] {
+        let _ = std::fs::remove_file(pin);
+        program(&mut ebpf, name)?
+            .pin(pin)
+            .map_err(|e| DatapathError::Pin { path: pin.clone(), source: Box::new(e) })?;
+    }
+    drop(ebpf);
+    let open =
+        |pin: &PathBuf, name| SchedClassifier::from_pin(pin).map_err(DatapathError::program(name));
+    let progs = Programs {
+        uplink: open(&up_pin, prog_names::UPLINK_INGRESS)?,
+        pod: open(&pod_pin, prog_names::POD_EGRESS)?,
+    };
+    Ok((progs, true))
+}
+
+/// Removes pinned programs of other object versions (after their links moved).
+pub fn unpin_stale(dir: &PinDir) -> Result<(), DatapathError> {
+    let own = format!("{PROG_PREFIX}{}_", tag());
+    for name in dir.entries()? {
+        if name.starts_with(PROG_PREFIX) && !name.starts_with(&own) {
+            let path = dir.join(&name);
+            std::fs::remove_file(&path).map_err(DatapathError::io("unpinning", path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads the object with its maps pinned under `dir` (existing pins are
+/// reused, so counters and entries survive) and loads both programs.
+fn load(dir: &PinDir) -> Result<Ebpf, DatapathError> {
+    let mut loader = EbpfLoader::new();
+    let paths: Vec<(&str, PathBuf)> = MAPS.iter().map(|&m| (m, dir.join(m))).collect();
+    for (name, path) in &paths {
+        loader.map_pin_path(name, path.as_path());
+    }
+    let mut ebpf = loader.load(OBJECT).map_err(|e| DatapathError::Load(Box::new(e)))?;
+    for name in [prog_names::UPLINK_INGRESS, prog_names::POD_EGRESS] {
+        program(&mut ebpf, name)?.load().map_err(DatapathError::program(name))?;
+    }
+    Ok(ebpf)
+}
+
+fn program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut SchedClassifier, DatapathError> {
+    let prog = ebpf.program_mut(name).ok_or(DatapathError::Missing { what: name })?;
+    prog.try_into().map_err(DatapathError::program(name))
+}
+
+/// Whether this kernel accepts the programs: loads the object with private,
+/// unpinned maps and runs the verifier on both programs. Nothing is attached.
+pub fn probe() -> Result<(), DatapathError> {
+    let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| DatapathError::Load(Box::new(e)))?;
+    for name in [prog_names::UPLINK_INGRESS, prog_names::POD_EGRESS] {
+        program(&mut ebpf, name)?.load().map_err(DatapathError::program(name))?;
+    }
+    Ok(())
+}
+
+/// The wire-side VLAN tagger (TEST DOUBLE, see `testing`).
+#[cfg(feature = "testing")]
+pub static WIRE_TAGGER: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/wire-tagger"));

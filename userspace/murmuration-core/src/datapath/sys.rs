@@ -1,0 +1,69 @@
+//! Every OS call of the datapath that is not a BPF syscall (those go through
+//! aya): interface names, bpffs checks and mounts, locks, clocks. Safe
+//! wrappers from `nix`, so this module needs no `unsafe` of its own.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::mount::{MsFlags, mount};
+use nix::sys::statfs::{BPF_FS_MAGIC, statfs};
+use nix::time::{ClockId, clock_gettime};
+
+use super::error::DatapathError;
+
+pub fn ifindex(name: &str) -> Result<u32, DatapathError> {
+    nix::net::if_::if_nametoindex(name)
+        .map_err(|_| DatapathError::NoInterface { name: name.to_owned() })
+}
+
+/// The name of interface `index` in this network namespace, if it exists.
+pub fn ifname(index: u32) -> Option<String> {
+    // nix 0.30 misses the NULL return of if_indextoname(3) (its sentinel for
+    // pointers is MAP_FAILED) and hands back the untouched, empty buffer.
+    let name = nix::net::if_::if_indextoname(index).ok()?;
+    Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
+}
+
+pub fn is_bpffs(path: &Path) -> bool {
+    statfs(path).is_ok_and(|st| st.filesystem_type() == BPF_FS_MAGIC)
+}
+
+/// Whether this process shares PID 1's mount namespace (a mount made here is
+/// seen by the whole node, not just by a transient `ip netns exec` namespace).
+pub fn in_initial_mount_ns() -> bool {
+    let ino = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    matches!((ino("/proc/self/ns/mnt"), ino("/proc/1/ns/mnt")), (Some(a), Some(b)) if a == b)
+}
+
+pub fn mount_bpffs(target: &Path) -> Result<(), DatapathError> {
+    mount(Some("bpf"), target, Some("bpf"), MsFlags::empty(), Some("mode=0700"))
+        .map_err(DatapathError::os("mounting bpffs"))
+}
+
+/// Blocks until an exclusive lock on `file` is held; released on drop.
+pub fn lock_exclusive(file: File) -> Result<Flock<File>, DatapathError> {
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| DatapathError::os("flock")(e))
+}
+
+/// Whether `path` still names the object open as `file`.
+pub fn same_inode(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+fn clock_ns(clock: ClockId) -> Result<i128, DatapathError> {
+    let ts = clock_gettime(clock).map_err(DatapathError::os("clock_gettime"))?;
+    Ok(i128::from(ts.tv_sec()) * 1_000_000_000 + i128::from(ts.tv_nsec()))
+}
+
+/// CLOCK_TAI - CLOCK_REALTIME in whole seconds, as ns (the kernel keeps them
+/// an integral number of seconds apart: 0, or 37 s once ptp4l/chrony set it).
+pub fn tai_offset_ns() -> Result<u64, DatapathError> {
+    let diff = clock_ns(ClockId::CLOCK_TAI)? - clock_ns(ClockId::CLOCK_REALTIME)?;
+    let secs = (diff + 500_000_000).div_euclid(1_000_000_000);
+    Ok(u64::try_from(secs).unwrap_or(0) * 1_000_000_000)
+}
