@@ -14,6 +14,7 @@ mod common;
 mod concurrency;
 mod del_gc;
 mod errors;
+mod fastpath;
 mod lifecycle;
 mod multus;
 mod static_ipam;
