@@ -5,7 +5,11 @@
 //! namespace, as a runtime on that node would run it: VERSION, STATUS, ADD and CHECK
 //! for both pods, then DEL (twice for one pod: DEL of something gone must succeed),
 //! then a check that nothing is left. Cleanup runs on success, error or panic.
+//! The pods are on VLAN 100 of the uplink's eBPF fast path: between CHECK and
+//! DEL they ping each other through it and their counters and latency
+//! histograms are printed.
 
+mod fastpath;
 mod plugin;
 mod topology;
 
@@ -46,6 +50,8 @@ struct Demo {
     /// Pods with a successful ADD and no successful DEL yet: (index, ADD result).
     attached: Vec<(usize, Value)>,
     topology: Topology,
+    /// After the topology: the pins go once the namespaces are gone.
+    bpffs: fastpath::Bpffs,
     scratch: TempDir,
 }
 
@@ -56,20 +62,21 @@ impl Demo {
             .prefix(&format!("mmdemo-{pid}-"))
             .tempdir()
             .context("creating the scratch directory")?;
+        let bpffs = fastpath::Bpffs::mount(&scratch.path().join("bpffs"))?;
         let topology = Topology::create(pid, &POD_NAMES)?;
         let pods = POD_NAMES
             .iter()
             .zip(&topology.pods)
             .map(|(name, netns)| Pod::new(name, netns, pid))
             .collect();
-        let config = network_config(scratch.path());
+        let config = network_config(scratch.path(), &bpffs.pin_root());
         let config_file = scratch.path().join(format!("{NETWORK}.conf"));
         std::fs::write(&config_file, serde_json::to_vec_pretty(&config)?)
             .with_context(|| format!("writing {}", config_file.display()))?;
         println!("\nnetwork configuration ({}):", config_file.display());
         println!("{}", serde_json::to_string_pretty(&config)?);
         let plugin = Plugin::new(binary, &topology.node, &scratch.path().join("stdin"))?;
-        Ok(Demo { plugin, config, pods, attached: Vec::new(), topology, scratch })
+        Ok(Demo { plugin, config, pods, attached: Vec::new(), topology, bpffs, scratch })
     }
 
     fn play(&mut self) -> Result<()> {
@@ -83,6 +90,9 @@ impl Demo {
             self.plugin.pod_call("CHECK", &self.pods[*index], &self.config, Some(result))?;
         }
         self.show_namespaces("after ADD")?;
+        if let [(_, _), (_, second)] = self.attached.as_slice() {
+            fastpath::show(&self.pods[0].netns, second, &self.bpffs.pin_root())?;
+        }
         while let Some((index, result)) = self.attached.first().cloned() {
             self.plugin.pod_call("DEL", &self.pods[index], &self.config, Some(&result))?;
             self.attached.remove(0);
@@ -90,6 +100,7 @@ impl Demo {
         // The runtime may repeat DEL; the spec requires success when nothing is left.
         self.plugin.pod_call("DEL", &self.pods[0], &self.config, None)?;
         self.show_namespaces("after DEL")?;
+        fastpath::verify_removed(&self.bpffs.pin_root())?;
         self.verify_nothing_left()
     }
 
@@ -144,13 +155,15 @@ impl Drop for Demo {
     }
 }
 
-fn network_config(scratch: &Path) -> Value {
+fn network_config(scratch: &Path, pin_root: &Path) -> Value {
     json!({
         "cniVersion": "1.1.0",
         "name": NETWORK,
         "type": "murmuration",
         "mode": "veth",
         "master": UPLINK,
+        "vlan": fastpath::VLAN,
+        "bpfPinRoot": pin_root.display().to_string(),
         "mtu": 1400,
         "dataDir": scratch.join("state").display().to_string(),
         "ipam": {
