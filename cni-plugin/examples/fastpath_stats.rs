@@ -47,7 +47,7 @@ fn main() -> Result<()> {
 
 fn print_histogram(title: &str, h: &Histogram) {
     let p = |q| quantile_le_ns(h, q).map_or("-".to_owned(), |ns| format!("<= {ns} ns"));
-    let mean = if h.count > 0 { h.sum_ns / h.count } else { 0 };
+    let mean = h.sum_ns.checked_div(h.count).unwrap_or(0);
     println!("  {title}: {} samples, mean {mean} ns, p50 {}, p99 {}", h.count, p(500), p(990));
     let max = h.buckets.iter().copied().max().unwrap_or(0).max(1);
     for (i, n) in h.buckets.iter().enumerate().filter(|(_, n)| **n > 0) {
