@@ -38,7 +38,7 @@ enum Ipam {
 
 #[derive(Debug)]
 struct Case {
-    name: &'static str,
+    name: String,
     plugin: PathBuf,
     ipam: Ipam,
     config: String,
@@ -48,7 +48,7 @@ struct Case {
 
 #[derive(Debug, Serialize)]
 struct CaseResult {
-    name: &'static str,
+    name: String,
     ipam: Ipam,
     add: Summary,
     del: Summary,
@@ -83,6 +83,7 @@ fn cases(plugin: &Path, dir: &Path) -> Vec<Case> {
             Ipam::HostLocal => "murmuration veth + host-local",
         };
         let config = conf("murmuration", &mm_extra, ipam);
+        let name = name.to_owned();
         out.push(Case { name, plugin: plugin.to_owned(), ipam, config, needs_device: false });
     }
     for ipam in [Ipam::Static, Ipam::HostLocal] {
@@ -94,16 +95,28 @@ fn cases(plugin: &Path, dir: &Path) -> Vec<Case> {
         };
         let macvlan = conf("macvlan", r#","master":"up0""#, ipam);
         out.push(Case {
-            name: m,
+            name: m.to_owned(),
             plugin: go("macvlan"),
             ipam,
             config: macvlan,
             needs_device: false,
         });
         let hd = conf("host-device", r#","device":"hd0""#, ipam);
-        out.push(Case { name: h, plugin: go("host-device"), ipam, config: hd, needs_device: true });
+        out.push(Case {
+            name: h.to_owned(),
+            plugin: go("host-device"),
+            ipam,
+            config: hd,
+            needs_device: true,
+        });
         let br = conf("bridge", r#","bridge":"mmbr0""#, ipam);
-        out.push(Case { name: b, plugin: go("bridge"), ipam, config: br, needs_device: false });
+        out.push(Case {
+            name: b.to_owned(),
+            plugin: go("bridge"),
+            ipam,
+            config: br,
+            needs_device: false,
+        });
     }
     out
 }
@@ -162,7 +175,7 @@ fn measure(
     }
     let pairs: Vec<Duration> = adds.iter().zip(&dels).map(|(a, d)| *a + *d).collect();
     Ok(CaseResult {
-        name: case.name,
+        name: case.name.clone(),
         ipam: case.ipam,
         add: summarize(&adds),
         del: summarize(&dels),
@@ -197,8 +210,36 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
             .map_err(anyhow::Error::from)??;
         results.push(r);
     }
+    for case in cases(&plugin, &dir).into_iter().filter(|c| SCALED.contains(&c.name.as_str())) {
+        eprintln!("bench cni: {} with {ATTACHED} other attachments on the node...", case.name);
+        results
+            .push(node_ns.run(|| crowded(&case, &node, warmup, n)).map_err(anyhow::Error::from)??);
+    }
     let _ = std::fs::remove_dir_all(&dir);
     report(&results, floor, out)
+}
+
+/// Cases re-measured on a node that already has [`ATTACHED`] attachments.
+const SCALED: [&str; 2] = ["murmuration veth + static (in-process)", "macvlan + static"];
+const ATTACHED: usize = 64;
+
+/// Measures `case` while [`ATTACHED`] other pods hold attachments of it.
+fn crowded(case: &Case, node: &Netns, warmup: usize, n: usize) -> anyhow::Result<CaseResult> {
+    let pods: Vec<Netns> = (0..ATTACHED)
+        .map(|i| Netns::create(&format!("crowd{i}")))
+        .collect::<anyhow::Result<_>>()?;
+    for (i, p) in pods.iter().enumerate() {
+        invoke(&case.plugin, "ADD", &case.config, &p.path(), &format!("crowd-{i}"))?;
+    }
+    let pod = Netns::create("crowd-probe")?;
+    let mut r = measure(case, &node.name, &pod.path(), warmup, n);
+    for (i, p) in pods.iter().enumerate() {
+        invoke(&case.plugin, "DEL", &case.config, &p.path(), &format!("crowd-{i}"))?;
+    }
+    if let Ok(r) = &mut r {
+        r.name = format!("{} [{ATTACHED} attached]", case.name);
+    }
+    r
 }
 
 fn report(results: &[CaseResult], floor: Summary, out: &Path) -> anyhow::Result<()> {
@@ -238,13 +279,16 @@ fn report(results: &[CaseResult], floor: Summary, out: &Path) -> anyhow::Result<
     println!("{md}");
     std::fs::write(out.join("cni.md"), &md)?;
     let json = serde_json::json!({
-        "benchmark": "cni", "kernel": kernel(), "spawn_floor": floor, "cases": results
+        "benchmark": "cni", "machine": crate::report::machine(), "spawn_floor": floor, "cases": results
     });
+    let adds: Vec<(String, f64)> = results.iter().map(|r| (short(&r.name), r.add.p50_us)).collect();
+    crate::plot::bars(&out.join("cni-add-p50.svg"), "CNI ADD latency, p50", "µs", &adds)?;
     std::fs::write(out.join("cni.json"), serde_json::to_vec_pretty(&json)?)?;
     eprintln!("wrote {}/cni.{{md,json}}", out.display());
     Ok(())
 }
 
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
+/// A bar label: the plugin and IPAM, without the words that repeat.
+fn short(name: &str) -> String {
+    name.replace("murmuration veth", "mm").replace(" (in-process)", " in-proc").replace(" + ", "+")
 }

@@ -2,6 +2,10 @@
 //! machine in the same invocation, and reports medians and ratios.
 
 mod cni;
+mod compare;
+mod datapath;
+mod plot;
+mod report;
 mod stats;
 mod topo;
 
@@ -26,6 +30,10 @@ struct Cli {
 enum Cmd {
     /// ADD and DEL latency of murmuration vs. the reference plugins.
     Cni(cni::Args),
+    /// UDP RTT and packet rates: fast path vs bridge, iptables and bare veth.
+    Datapath(datapath::Args),
+    /// Per-metric ratios between two JSON results; fails on regressions.
+    Compare(compare::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +41,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&cli.out)?;
     match cli.cmd {
         Cmd::Cni(args) => cni::run(&args, cli.quick, &cli.out),
+        Cmd::Datapath(args) => datapath::run(&args, cli.quick, &cli.out),
+        Cmd::Compare(args) => compare::run(&args),
     }
 }

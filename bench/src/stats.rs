@@ -10,6 +10,7 @@ pub struct Summary {
     pub p50_us: f64,
     pub p90_us: f64,
     pub p99_us: f64,
+    pub p999_us: f64,
     pub min_us: f64,
 }
 
@@ -21,14 +22,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-pub fn summarize(samples: &[Duration]) -> Summary {
+/// Sorted values in microseconds, for CDF plots.
+pub fn sorted_us(samples: &[Duration]) -> Vec<f64> {
     let mut us: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e6).collect();
     us.sort_by(f64::total_cmp);
+    us
+}
+
+pub fn summarize(samples: &[Duration]) -> Summary {
+    let us = sorted_us(samples);
     Summary {
         n: us.len(),
         p50_us: percentile(&us, 50.0),
         p90_us: percentile(&us, 90.0),
         p99_us: percentile(&us, 99.0),
+        p999_us: percentile(&us, 99.9),
         min_us: us.first().copied().unwrap_or(f64::NAN),
     }
 }

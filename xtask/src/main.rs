@@ -3,6 +3,7 @@
 //! Everything here shells out with `std::process::Command` (to `cargo`, `apt-get`,
 //! `rustup`, `ip`) and prints each command before it runs it.
 
+mod bench;
 mod build;
 mod demo;
 mod setup;
@@ -31,6 +32,8 @@ enum Command {
     Test(test::TestArgs),
     /// Run the plugin end to end in throwaway network namespaces (needs root).
     Demo,
+    /// Run the benchmarks and regenerate docs/bench/ (needs root).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Build => build::run().map(|path| println!("{}", path.display())),
         Command::Test(args) => test::run(&args),
         Command::Demo => demo::run(),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

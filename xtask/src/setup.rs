@@ -15,6 +15,7 @@ const APT_PACKAGES: &[&str] = &[
     "containernetworking-plugins",
     "iproute2",
     "tcpdump",
+    "iptables",
     "iputils-ping",
 ];
 

@@ -1,0 +1,125 @@
+//! `datapath`: UDP RTT and packet rates through each path, measured in one run.
+
+mod paths;
+mod udp;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use murmuration_core::netns::NetNs;
+use serde::Serialize;
+
+use crate::stats::{Summary, summarize};
+use paths::Built;
+
+const PORT: u16 = 9100;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// RTT samples per path (default 20000, 2000 with --quick).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Seconds of traffic per packet-rate measurement (default 3, 0.5 with --quick).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// The murmuration plugin binary (default: next to this binary).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PathResult {
+    pub name: String,
+    /// Application RTT: `send` to `recv` returning, client and server on one CPU.
+    pub rtt: Summary,
+    /// RTT to the reply's kernel receive timestamp, when the kernel gave one.
+    pub rtt_kernel_ts: Option<Summary>,
+    pub pps_64: f64,
+    pub pps_1500: f64,
+    #[serde(skip)]
+    pub rtt_samples: Vec<Duration>,
+}
+
+fn ns(n: &crate::topo::Netns) -> anyhow::Result<NetNs> {
+    Ok(NetNs::open(Path::new(&n.path()))?)
+}
+
+fn measure_rtt(p: &Built, warmup: usize, n: usize) -> anyhow::Result<udp::RttSamples> {
+    let server = ns(&p.server)?.run(|| UdpSocket::bind(("0.0.0.0", PORT)))??;
+    let flags = udp::shared();
+    let f = flags.clone();
+    let echo = std::thread::spawn(move || udp::echo_server(&server, &f.stop));
+    let dst = SocketAddr::new(p.server_ip, PORT);
+    let samples = ns(&p.client)?.run(|| udp::rtt_client(dst, warmup, n))?;
+    flags.stop.store(true, Ordering::Relaxed);
+    echo.join().map_err(|_| anyhow::anyhow!("echo server panicked"))??;
+    samples
+}
+
+fn measure_pps(p: &Built, size: usize, secs: f64) -> anyhow::Result<f64> {
+    let sink = ns(&p.server)?.run(|| UdpSocket::bind(("0.0.0.0", PORT + 1)))??;
+    let flags = udp::shared();
+    let f = flags.clone();
+    let rx = std::thread::spawn(move || udp::sink(&sink, &f.stop, &f.count));
+    let dst = SocketAddr::new(p.server_ip, PORT + 1);
+    let duration = Duration::from_secs_f64(secs);
+    // Prime ARP/ND so the first batch is not dropped at the neighbour layer.
+    ns(&p.client)?.run(|| udp::blast(dst, size, Duration::from_millis(20)))??;
+    std::thread::sleep(Duration::from_millis(100));
+    let before = flags.count.load(Ordering::Relaxed);
+    ns(&p.client)?.run(|| udp::blast(dst, size, duration))??;
+    // Let in-flight packets land before the count is read.
+    std::thread::sleep(Duration::from_millis(100));
+    let got = flags.count.load(Ordering::Relaxed) - before;
+    flags.stop.store(true, Ordering::Relaxed);
+    rx.join().map_err(|_| anyhow::anyhow!("sink panicked"))??;
+    Ok(got as f64 / secs)
+}
+
+fn measure(p: &Built, samples: usize, secs: f64) -> anyhow::Result<PathResult> {
+    eprintln!("bench datapath: {}: RTT ({samples} samples)...", p.name);
+    let rtt = measure_rtt(p, samples / 10, samples)?;
+    eprintln!("bench datapath: {}: packet rates ({secs} s each)...", p.name);
+    Ok(PathResult {
+        name: p.name.clone(),
+        rtt: summarize(&rtt.app),
+        rtt_kernel_ts: (rtt.kernel.len() == rtt.app.len()).then(|| summarize(&rtt.kernel)),
+        pps_64: measure_pps(p, 64, secs)?,
+        pps_1500: measure_pps(p, 1500, secs)?,
+        rtt_samples: rtt.app,
+    })
+}
+
+type Builder<'a> = Box<dyn Fn() -> anyhow::Result<Built> + 'a>;
+
+fn builders(plugin: &Path) -> Vec<Builder<'_>> {
+    vec![
+        Box::new(|| paths::bare_veth("dpv")),
+        Box::new(|| paths::bridge("dpb")),
+        Box::new(|| paths::iptables("dpi", 1000)),
+        Box::new(move || paths::fastpath("dpf", "murmuration fast path", plugin, "")),
+    ]
+}
+
+pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
+    let samples = args.samples.unwrap_or(if quick { 2000 } else { 20000 });
+    let secs = args.seconds.unwrap_or(if quick { 0.5 } else { 3.0 });
+    let plugin = match &args.plugin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("murmuration"),
+    };
+    let mut results = Vec::new();
+    let mut failures = Vec::new();
+    for build in builders(&plugin) {
+        match build().and_then(|p| measure(&p, samples, secs)) {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                eprintln!("bench datapath: path failed: {e:#}");
+                failures.push(format!("{e:#}"));
+            }
+        }
+    }
+    crate::report::datapath(&results, &failures, out)
+}

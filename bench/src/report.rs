@@ -1,0 +1,87 @@
+//! Markdown, JSON and SVG output of a benchmark run.
+
+use std::path::Path;
+
+use crate::datapath::PathResult;
+use crate::plot;
+use crate::stats::sorted_us;
+
+/// Facts about the machine a run was made on.
+pub fn machine() -> serde_json::Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default().trim().to_owned();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "kernel": read("/proc/sys/kernel/osrelease"),
+        "cpu": cpu,
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "murmuration": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+fn find<'a>(results: &'a [PathResult], prefix: &str) -> Option<&'a PathResult> {
+    results.iter().find(|r| r.name.starts_with(prefix))
+}
+
+fn ratio_lines(results: &[PathResult]) -> String {
+    let (Some(fast), Some(floor), Some(bridge)) =
+        (find(results, "murmuration"), find(results, "veth"), find(results, "bridge"))
+    else {
+        return "Ratios need the fast path, floor and bridge results.\n".into();
+    };
+    let mut md = String::from("| ratio | value |\n|---|---|\n");
+    let mut row = |what: &str, v: f64| md.push_str(&format!("| {what} | {v:.3} |\n"));
+    row("fast path p50 RTT / veth floor p50", fast.rtt.p50_us / floor.rtt.p50_us);
+    row("fast path p50 RTT / bridge p50", fast.rtt.p50_us / bridge.rtt.p50_us);
+    row("fast path p99 RTT / bridge p99", fast.rtt.p99_us / bridge.rtt.p99_us);
+    row("fast path 64 B pps / bridge", fast.pps_64 / bridge.pps_64);
+    if let Some(ipt) = find(results, "iptables") {
+        row("fast path 64 B pps / iptables", fast.pps_64 / ipt.pps_64);
+    }
+    md
+}
+
+pub fn datapath(results: &[PathResult], failures: &[String], out: &Path) -> anyhow::Result<()> {
+    let mut md = String::from(
+        "| path | RTT p50 | RTT p99 | RTT p99.9 | RTT p50 (kernel RX ts) | 64 B pps | 1500 B pps |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        md += &format!(
+            "| {} | {:.1} µs | {:.1} µs | {:.1} µs | {} | {:.0} | {:.0} |\n",
+            r.name,
+            r.rtt.p50_us,
+            r.rtt.p99_us,
+            r.rtt.p999_us,
+            r.rtt_kernel_ts.map_or("n/a".into(), |k| format!("{:.1} µs", k.p50_us)),
+            r.pps_64,
+            r.pps_1500
+        );
+    }
+    md += "\n";
+    md += &ratio_lines(results);
+    for f in failures {
+        md += &format!("\nFailed path: {f}\n");
+    }
+    println!("{md}");
+    std::fs::write(out.join("datapath.md"), &md)?;
+    let json = serde_json::json!({
+        "benchmark": "datapath", "machine": machine(), "paths": results, "failures": failures
+    });
+    std::fs::write(out.join("datapath.json"), serde_json::to_vec_pretty(&json)?)?;
+    let series: Vec<(String, Vec<f64>)> =
+        results.iter().map(|r| (r.name.clone(), sorted_us(&r.rtt_samples))).collect();
+    plot::cdf(&out.join("datapath-rtt-cdf.svg"), "UDP request/response RTT", &series)?;
+    let pps: Vec<(String, f64)> = results.iter().map(|r| (r.name.clone(), r.pps_64)).collect();
+    plot::bars(
+        &out.join("datapath-pps-64.svg"),
+        "64-byte UDP packets per second",
+        "packets/s",
+        &pps,
+    )?;
+    eprintln!("wrote {}/datapath.{{md,json}} and SVG plots", out.display());
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Smoke test of the benchmark program: a tiny run of each subcommand must
+//! finish and write well-formed results. It asserts shape, never timing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bench() -> &'static str {
+    env!("CARGO_BIN_EXE_murmuration-bench")
+}
+
+/// The plugin binary that `cargo test --workspace` built next to this one.
+fn plugin() -> PathBuf {
+    let p = Path::new(bench()).with_file_name("murmuration");
+    assert!(p.is_file(), "{} missing: build the workspace first", p.display());
+    p
+}
+
+fn run(out: &Path, args: &[&str]) {
+    let status = Command::new(bench())
+        .arg("--quick")
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .status()
+        .expect("benchmark runs");
+    assert!(status.success(), "murmuration-bench {args:?} failed");
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("result file")).expect("valid JSON")
+}
+
+fn assert_svg(path: &Path) {
+    let text = std::fs::read_to_string(path).expect("plot file");
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"), "{}", path.display());
+}
+
+fn assert_root() {
+    assert!(is_root(), "the benchmark smoke test needs root (network namespaces)");
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn cni_quick_run_writes_results() {
+    assert_root();
+    let out = tempfile::tempdir().expect("tempdir");
+    let plugin = plugin();
+    run(out.path(), &["cni", "--iterations", "3", "--plugin", plugin.to_str().expect("utf-8")]);
+    let doc = json(&out.path().join("cni.json"));
+    let cases = doc["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 9, "every plugin/IPAM pair is measured");
+    for c in cases {
+        assert_eq!(c["add"]["n"], 3, "{c}");
+        assert!(c["add"]["p50_us"].as_f64().expect("number") > 0.0);
+    }
+    assert!(std::fs::read_to_string(out.path().join("cni.md")).expect("md").contains("| case |"));
+    assert_svg(&out.path().join("cni-add-p50.svg"));
+}
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn datapath_quick_run_writes_results_and_compare_reads_them() {
+    assert_root();
+    let out = tempfile::tempdir().expect("tempdir");
+    let plugin = plugin();
+    let plugin = plugin.to_str().expect("utf-8");
+    run(out.path(), &["datapath", "--samples", "200", "--seconds", "0.1", "--plugin", plugin]);
+    let doc = json(&out.path().join("datapath.json"));
+    let paths = doc["paths"].as_array().expect("paths");
+    let names: Vec<&str> = paths.iter().filter_map(|p| p["name"].as_str()).collect();
+    for want in ["veth", "bridge", "iptables"] {
+        assert!(names.iter().any(|n| n.starts_with(want)), "{want} missing from {names:?}");
+    }
+    for p in paths {
+        assert_eq!(p["rtt"]["n"], 200, "{p}");
+        assert!(p["pps_64"].as_f64().expect("number") > 0.0, "{p}");
+    }
+    assert_svg(&out.path().join("datapath-rtt-cdf.svg"));
+    assert_svg(&out.path().join("datapath-pps-64.svg"));
+    let file = out.path().join("datapath.json");
+    let same =
+        Command::new(bench()).arg("compare").arg(&file).arg(&file).output().expect("compare");
+    assert!(same.status.success(), "a run compared with itself has no regression");
+    assert!(String::from_utf8_lossy(&same.stdout).contains("rtt_p50_us"));
+}
