@@ -53,6 +53,7 @@ impl Drop for Built {
             }
             Err(e) => eprintln!("bench: plugin DEL failed: {e:#}"),
         }
+        let _ = Command::new("umount").arg(call.data_dir.join("bpf")).status();
         let _ = std::fs::remove_dir_all(&call.data_dir);
     }
 }
@@ -154,9 +155,14 @@ pub fn fastpath(tag: &str, name: &str, plugin: &Path, extra: &str) -> anyhow::Re
     addr(&c, "c0", "10.63.0.1/24")?;
     ip_in(&s.name, &["link", "set", "lo", "up"])?;
     let data = std::env::temp_dir().join(format!("{}-state", n.name));
+    // A private bpffs for the pins, so the host's /sys/fs/bpf is never touched.
+    let pins = data.join("bpf");
+    std::fs::create_dir_all(&pins)?;
+    run_cmd(Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&pins))?;
     let conf = format!(
-        r#"{{"cniVersion":"1.1.0","name":"bench-fp","type":"murmuration","master":"up0","dataDir":"{}"{extra},"ipamInProcess":true,"ipam":{{"type":"static","addresses":[{{"address":"10.63.0.10/24"}}]}}}}"#,
-        data.display()
+        r#"{{"cniVersion":"1.1.0","name":"bench-fp","type":"murmuration","master":"up0","dataDir":"{}","bpfPinRoot":"{}"{extra},"ipamInProcess":true,"ipam":{{"type":"static","addresses":[{{"address":"10.63.0.10/24"}}]}}}}"#,
+        data.display(),
+        pins.display()
     );
     let env = vec![
         ("CNI_CONTAINERID", format!("{tag}-pod")),
@@ -192,6 +198,14 @@ fn run_with_stdin(mut cmd: Command, input: &[u8]) -> anyhow::Result<std::process
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
     child.stdin.take().context("stdin")?.write_all(input)?;
     Ok(child.wait_with_output()?)
+}
+
+fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
+    let st = cmd.status()?;
+    if !st.success() {
+        bail!("{cmd:?} failed");
+    }
+    Ok(())
 }
 
 fn run_in(ns: &str, argv: &[&str], input: Option<&str>) -> anyhow::Result<()> {
