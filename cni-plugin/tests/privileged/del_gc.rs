@@ -254,3 +254,24 @@ fn gc_survives_a_corrupt_record() {
     assert_eq!(gc, "ok", "GC with one unreadable record");
     assert_eq!(records, ["ctr-b1@eth0.json"], "GC drops the unreadable record");
 }
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn del_succeeds_with_an_invalid_config_and_malformed_cni_args() {
+    let w = World::new();
+    let pod = w.pod();
+    let conf = w.conf("1.1.0");
+    attach(&w, &pod, "ctr-1", "eth0", &conf);
+    let mut broken = conf.clone();
+    broken["vlan"] = serde_json::json!(5000);
+    broken["mac"] = serde_json::json!("not-a-mac");
+    let env = crate::common::Env::attachment("DEL", Some(&pod), "ctr-1", "eth0")
+        .set("CNI_ARGS", "garbage;MAC=zz;K8S_POD_NAME=p");
+    w.run(&env, &broken).ok();
+    w.assert_clean(&[&pod]);
+    // ADD keeps refusing the same input, with the spec's codes.
+    let add = crate::common::Env::attachment("ADD", Some(&pod), "ctr-2", "eth0");
+    assert_eq!(w.run(&add, &broken).code(), 7);
+    assert_eq!(w.run(&add.set("CNI_ARGS", "garbage"), &conf).code(), 4);
+    w.assert_clean(&[&pod]);
+}

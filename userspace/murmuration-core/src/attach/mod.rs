@@ -39,7 +39,10 @@ pub struct Attached {
 }
 
 fn not_yet(mode: Mode) -> CniError {
-    CniError::new(ErrorCode::Unsupported, format!("mode {mode:?} is not available in this build"))
+    CniError::new(
+        ErrorCode::Unsupported,
+        format!("mode {} is not available in this build", mode.as_str()),
+    )
 }
 
 /// Fails before anything is allocated when this build cannot serve `mode`.

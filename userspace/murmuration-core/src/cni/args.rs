@@ -35,13 +35,7 @@ impl CniArgs {
             }
             all.insert(k.to_owned(), v.to_owned());
         }
-        let mac = match all.get("MAC").filter(|v| !v.is_empty()) {
-            Some(m) => Some(
-                MacAddr::parse(m)
-                    .map_err(|e| CniError::new(ErrorCode::InvalidEnv, format!("CNI_ARGS: {e}")))?,
-            ),
-            None => None,
-        };
+        let mac = all.get("MAC").filter(|v| !v.is_empty()).map(|m| parse_mac(m)).transpose()?;
         let get = |k: &str| all.get(k).filter(|v| !v.is_empty()).cloned();
         Ok(Self {
             pod_namespace: get("K8S_POD_NAMESPACE"),
@@ -53,6 +47,30 @@ impl CniArgs {
             all,
         })
     }
+}
+
+impl CniArgs {
+    /// Like [`CniArgs::parse`], but drops what it cannot parse (for DEL).
+    pub fn parse_lenient(raw: &str) -> Self {
+        let kept: Vec<&str> = raw
+            .split(';')
+            .filter(|p| {
+                p.split_once('=')
+                    .is_some_and(|(k, v)| !k.is_empty() && (k != "MAC" || parse_mac(v).is_ok()))
+            })
+            .collect();
+        Self::parse(&kept.join(";")).unwrap_or_default()
+    }
+}
+
+/// `MAC=` must be a unicast, non-zero address, like the config's `mac`.
+fn parse_mac(m: &str) -> Result<MacAddr, CniError> {
+    let env_err = |msg: String| CniError::new(ErrorCode::InvalidEnv, format!("CNI_ARGS: {msg}"));
+    let mac = MacAddr::parse(m).map_err(|e| env_err(e.to_string()))?;
+    if mac.is_multicast() || mac.0 == [0; 6] {
+        return Err(env_err(format!("MAC {m} must be a unicast address")));
+    }
+    Ok(mac)
 }
 
 #[cfg(test)]
@@ -76,6 +94,14 @@ mod tests {
     }
 
     #[test]
+    fn lenient_parse_drops_only_the_bad_parts() {
+        let a = CniArgs::parse_lenient("garbage;K8S_POD_NAME=p;MAC=zz;=x;IP=10.0.0.2/24");
+        assert_eq!(a.pod_name.as_deref(), Some("p"));
+        assert_eq!(a.mac, None);
+        assert_eq!(a.ips, ["10.0.0.2/24"]);
+    }
+
+    #[test]
     fn empty_and_trailing_separators() {
         assert_eq!(CniArgs::parse("").expect("empty"), CniArgs::default());
         assert!(CniArgs::parse("A=1;;B=2;").is_ok());
@@ -86,6 +112,8 @@ mod tests {
         assert_eq!(CniArgs::parse("novalue").unwrap_err().code, 4);
         assert_eq!(CniArgs::parse("=x").unwrap_err().code, 4);
         assert_eq!(CniArgs::parse("MAC=zz").unwrap_err().code, 4);
+        assert_eq!(CniArgs::parse("MAC=01:00:5e:00:00:01").unwrap_err().code, 4);
+        assert_eq!(CniArgs::parse("MAC=00:00:00:00:00:00").unwrap_err().code, 4);
     }
 
     proptest! {

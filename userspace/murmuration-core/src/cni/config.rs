@@ -97,6 +97,17 @@ pub enum Mode {
     Veth,
 }
 
+impl Mode {
+    /// The name as configured (`"mode": "sriov"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sriov => "sriov",
+            Self::Vlan => "vlan",
+            Self::Veth => "veth",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VlanProto {
     #[serde(rename = "802.1q")]
@@ -221,7 +232,7 @@ impl NetConf {
             device,
             props: parse_props(&raw)?,
             fastpath: parse_fastpath(&raw.fast, mode, raw.master.is_some())?,
-            mac: raw.mac.as_deref().map(parse_unicast_mac).transpose()?,
+            mac: raw.mac.as_deref().filter(|m| !m.is_empty()).map(parse_unicast_mac).transpose()?,
             mtu: raw.mtu.map(validate_mtu).transpose()?,
             data_dir: raw.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             log_level: raw.log_level.clone(),
@@ -234,6 +245,36 @@ impl NetConf {
             valid_attachments: raw.valid_attachments.or(raw.legacy_attachments).unwrap_or_default(),
             raw: stdin.to_vec(),
         })
+    }
+
+    /// For DEL: a config with an invalid value must not block a teardown, so
+    /// on a validation error (code 7) the config is reduced to the keys DEL
+    /// can use and parsed again. Undecodable JSON (6) and an unsupported
+    /// version (1) still fail.
+    pub fn parse_for_del(stdin: &[u8]) -> Result<Self, CniError> {
+        let first = match Self::parse(stdin) {
+            Err(e) if e.code == ErrorCode::InvalidConfig.as_u32() => e,
+            other => return other,
+        };
+        let Ok(Value::Object(full)) = serde_json::from_slice::<Value>(stdin) else {
+            return Err(first);
+        };
+        const IDENTITY: [&str; 5] = ["cniVersion", "name", "type", "dataDir", "bpfPinRoot"];
+        let with_ipam = IDENTITY.iter().copied().chain(["ipam", "ipamInProcess"]);
+        for keys in [with_ipam.collect::<Vec<_>>(), IDENTITY.to_vec()] {
+            let reduced: Map<String, Value> = full
+                .iter()
+                .filter(|(k, _)| keys.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let bytes = serde_json::to_vec(&Value::Object(reduced)).unwrap_or_default();
+            if let Ok(mut conf) = Self::parse(&bytes) {
+                tracing::warn!(error = %first, "DEL with an invalid config: using its identity only");
+                conf.raw = stdin.to_vec();
+                return Ok(conf);
+            }
+        }
+        Err(first)
     }
 
     /// The MAC for the pod interface: `runtimeConfig.mac`, then `MAC=` in
@@ -265,9 +306,16 @@ impl NetConf {
 }
 
 fn parse_device(raw: &RawConf) -> Result<Option<PciAddress>, CniError> {
+    // Every address given must be valid; the first non-empty one wins.
     let candidates = [&raw.runtime_config.device_id, &raw.device_id, &raw.pci_bus_id];
-    let first = candidates.into_iter().flatten().find(|s| !s.is_empty());
-    first.map(|s| PciAddress::parse(s)).transpose().map_err(bad)
+    let parsed: Vec<PciAddress> = candidates
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .map(|s| PciAddress::parse(s))
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    Ok(parsed.into_iter().next())
 }
 
 fn parse_unicast_mac(s: &str) -> Result<MacAddr, CniError> {

@@ -196,3 +196,17 @@ fn bad_fast_path_settings_are_code_7() {
     let vlan_only = parse(with(json!({"vlan": 5}))).expect("parses");
     assert_eq!(vlan_only.validate_for_add().expect_err("vlan needs the fast path").code, 7);
 }
+
+#[test]
+fn del_tolerates_invalid_values_but_not_garbage() {
+    let bad = with(json!({"vlan": 5000, "dataDir": "/tmp/x", "ipam": {"type": "host-local"}}));
+    let bytes = serde_json::to_vec(&bad).expect("json");
+    assert_eq!(NetConf::parse(&bytes).unwrap_err().code, 7);
+    let c = NetConf::parse_for_del(&bytes).expect("DEL still parses");
+    assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    assert_eq!(c.ipam.expect("ipam kept").kind, "host-local");
+    assert_eq!(c.raw, bytes, "delegates still get the runtime's config");
+    assert_eq!(NetConf::parse_for_del(b"{nope").unwrap_err().code, 6);
+    let old = serde_json::to_vec(&json!({"cniVersion": "9.0.0", "name": "n"})).expect("json");
+    assert_eq!(NetConf::parse_for_del(&old).unwrap_err().code, 1);
+}

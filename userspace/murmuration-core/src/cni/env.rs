@@ -109,10 +109,12 @@ impl CniEnv {
             Command::Version => Vec::new(),
             _ => split_path(require("CNI_PATH")?),
         };
-        let args = if command.needs_attachment() {
-            CniArgs::parse(get("CNI_ARGS").unwrap_or(""))?
-        } else {
-            CniArgs::default()
+        let raw_args = get("CNI_ARGS").unwrap_or("");
+        let args = match command {
+            // DEL must be able to succeed: malformed CNI_ARGS cannot block a teardown.
+            Command::Del => CniArgs::parse_lenient(raw_args),
+            Command::Add | Command::Check => CniArgs::parse(raw_args)?,
+            _ => CniArgs::default(),
         };
         Ok(Self { command, attachment, netns, args, path })
     }

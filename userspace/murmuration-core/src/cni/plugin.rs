@@ -61,7 +61,10 @@ fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Value
         return Ok(Some(version_reply(stdin)));
     }
     let env = CniEnv::from_vars(vars)?;
-    let conf = NetConf::parse(stdin)?;
+    let conf = match env.command {
+        Command::Del => NetConf::parse_for_del(stdin)?,
+        _ => NetConf::parse(stdin)?,
+    };
     crate::log::init(conf.log_level.as_deref(), conf.log_file.as_deref());
     let version = conf.version;
     if matches!(env.command, Command::Status | Command::Gc) && !version.is_1_1() {

@@ -22,6 +22,11 @@ struct Entry {
     versions: Vec<String>,
 }
 
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 fn fingerprint(bin: &Path) -> Option<(u64, i128)> {
     let md = fs::metadata(bin).ok()?;
     Some((md.size(), i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec())))
@@ -63,7 +68,7 @@ pub fn negotiate(
                 let bytes = serde_json::to_vec(&entry).unwrap_or_default();
                 // A cache that cannot be written only costs a VERSION exec next time.
                 if let Err(e) =
-                    fs::create_dir_all(cache_dir).and_then(|()| atomic_write(&file, &bytes))
+                    create_private_dir(cache_dir).and_then(|()| atomic_write(&file, &bytes))
                 {
                     tracing::debug!(error = %e, "cannot cache IPAM versions");
                 }

@@ -61,6 +61,11 @@ fn check_prev_result(prev: &CniResult, rec: &Record) -> Result<(), CniError> {
     Ok(())
 }
 
+/// An optional value for a message: the value, or "none".
+fn shown<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "none".to_owned(), |v| v.to_string())
+}
+
 fn check_pod(pod: &mut Netlink, rec: &Record, recorded: &CniResult) -> Result<(), CniError> {
     let nl = |e| crate::attach::ip::netlink_error(&e);
     let link = pod
@@ -68,16 +73,12 @@ fn check_pod(pod: &mut Netlink, rec: &Record, recorded: &CniResult) -> Result<()
         .map_err(nl)?
         .ok_or_else(|| mismatch(format!("interface {} is missing from the pod", rec.ifname)))?;
     if link.mac != rec.mac {
-        return Err(mismatch(format!(
-            "{} has MAC {:?}, expected {:?}",
-            rec.ifname, link.mac, rec.mac
-        )));
+        let (has, want) = (shown(link.mac), shown(rec.mac));
+        return Err(mismatch(format!("{} has MAC {has}, expected {want}", rec.ifname)));
     }
     if rec.mtu.is_some() && link.mtu != rec.mtu {
-        return Err(mismatch(format!(
-            "{} has MTU {:?}, expected {:?}",
-            rec.ifname, link.mtu, rec.mtu
-        )));
+        let (has, want) = (shown(link.mtu), shown(rec.mtu));
+        return Err(mismatch(format!("{} has MTU {has}, expected {want}", rec.ifname)));
     }
     if !link.up {
         return Err(mismatch(format!("{} is down", rec.ifname)));

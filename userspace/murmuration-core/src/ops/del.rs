@@ -23,12 +23,6 @@ pub fn del(call: &Call<'_>) -> Result<(), CniError> {
     };
     match record {
         Some(rec) => {
-            let ipam = ipam.or_else(|| {
-                // The runtime's DEL config may lack `ipam`; the recorded one has it.
-                let recorded =
-                    crate::cni::config::NetConf::parse(rec.config.get().as_bytes()).ok()?;
-                crate::ipam::for_conf(&recorded, &call.env.path)
-            });
             let errors = release(&rec, &store, &mut host, ipam.as_deref(), call.vars);
             if errors.is_empty() {
                 tracing::info!(container = %id.container_id, ifname = %id.ifname, "released");

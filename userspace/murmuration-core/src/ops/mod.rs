@@ -46,7 +46,8 @@ impl Call<'_> {
 
     /// An IPAM call with this invocation's config and environment.
     fn invocation(&self, command: Command) -> Invocation<'_> {
-        Invocation { command, config: &self.conf.raw, env: self.vars, overrides: Vec::new() }
+        let overrides = if command == Command::Del { teardown_args(self.vars) } else { Vec::new() };
+        Invocation { command, config: &self.conf.raw, env: self.vars, overrides }
     }
 }
 
@@ -87,12 +88,15 @@ pub fn release(
     if let Err(e) = attach::teardown(rec, host) {
         errors.push(e.context(format!("tearing down {}", rec.ifname)));
     }
-    if let (true, Some(ipam)) = (rec.ipam_allocated, ipam) {
+    // The IPAM that allocated is the one in the recorded config; the caller's
+    // (from a DEL or GC config that may lack `ipam`) is only a fallback.
+    let recorded = recorded_ipam(rec, vars);
+    if let (true, Some(ipam)) = (rec.ipam_allocated, recorded.as_deref().or(ipam)) {
         let inv = Invocation {
             command: Command::Del,
             config: rec.config.get().as_bytes(),
             env: vars,
-            overrides: record_env(rec),
+            overrides: record_env(rec, vars),
         };
         if let Err(e) = ipam.del(&inv) {
             errors.push(e.context("releasing IPAM lease"));
@@ -106,13 +110,38 @@ pub fn release(
     errors
 }
 
+fn recorded_ipam(rec: &Record, vars: &HashMap<String, String>) -> Option<Box<dyn Ipam>> {
+    let conf = crate::cni::config::NetConf::parse(rec.config.get().as_bytes()).ok()?;
+    let path: Vec<std::path::PathBuf> = vars
+        .get("CNI_PATH")
+        .map(|p| p.split(':').filter(|d| !d.is_empty()).map(Into::into).collect())
+        .unwrap_or_default();
+    ipam::for_conf(&conf, &path)
+}
+
 /// The attachment's own identity for a delegated call made on its behalf.
-fn record_env(rec: &Record) -> Vec<(&'static str, String)> {
-    vec![
+fn record_env(rec: &Record, vars: &HashMap<String, String>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
         ("CNI_CONTAINERID", rec.container_id.to_string()),
         ("CNI_IFNAME", rec.ifname.to_string()),
         ("CNI_NETNS", rec.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
-    ]
+    ];
+    env.extend(teardown_args(vars));
+    env
+}
+
+/// A teardown must not fail on malformed `CNI_ARGS` (the reference IPAM
+/// plugins refuse them): a delegated DEL gets the pairs that parse plus
+/// `IgnoreUnknown=1`, or the runtime's value unchanged when all of it parses.
+fn teardown_args(vars: &HashMap<String, String>) -> Vec<(&'static str, String)> {
+    let Some(raw) = vars.get("CNI_ARGS") else { return Vec::new() };
+    if crate::cni::args::CniArgs::parse(raw).is_ok() {
+        return Vec::new();
+    }
+    let mut kept = crate::cni::args::CniArgs::parse_lenient(raw).all;
+    // What is left is passed on for information only; tell the delegate so.
+    kept.insert("IgnoreUnknown".into(), "1".into());
+    vec![("CNI_ARGS", kept.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(";"))]
 }
 
 /// Folds several failures into one error: the first one's code, all messages.
