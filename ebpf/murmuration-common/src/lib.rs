@@ -248,12 +248,16 @@ pub mod map_names {
     pub const NODE_CFG: &str = "NODE_CFG";
     pub const COUNTERS: &str = "COUNTERS";
     pub const LATENCY: &str = "LATENCY";
+    /// DEVMAP_HASH attachment id -> host veth ifindex (XDP redirect targets).
+    pub const PORT_DEVS: &str = "PORT_DEVS";
 }
 
 /// Program names (function names in the eBPF crate).
 pub mod prog_names {
     pub const UPLINK_INGRESS: &str = "uplink_ingress";
     pub const POD_EGRESS: &str = "pod_egress";
+    /// The XDP variant of `uplink_ingress` (`uplinkXdp`).
+    pub const UPLINK_XDP: &str = "uplink_xdp";
 }
 
 // Layout is part of the kernel ABI of the maps: pin it.

@@ -4,7 +4,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, PerCpuArray},
 };
 use murmuration_common::{
     AttachKey, AttachValue, Counters, Histogram, NodeConfig, PodConfig, VlanMembers, COUNTER_SLOTS,
@@ -34,6 +34,11 @@ pub static COUNTERS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(COUNT
 /// Per (attachment, direction, kind) latency histograms.
 #[map]
 pub static LATENCY: PerCpuArray<Histogram> = PerCpuArray::with_max_entries(HIST_SLOTS, 0);
+
+/// Attachment id -> host veth ifindex: the XDP program's redirect targets
+/// (an XDP redirect into a veth end delivers to its peer, the pod).
+#[map]
+pub static PORT_DEVS: DevMapHash = DevMapHash::with_max_entries(MAX_ATTACHMENTS, 0);
 
 /// Looks up the attachment owning `key`, copied out of the map.
 #[inline(always)]

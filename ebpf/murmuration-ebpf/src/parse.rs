@@ -3,7 +3,7 @@
 
 use core::mem::size_of;
 
-use aya_ebpf::programs::TcContext;
+use aya_ebpf::programs::{TcContext, XdpContext};
 use murmuration_common::{
     ETH_P_1588, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, PTP_EVENT_PORT, PTP_GENERAL_PORT,
     VLAN_VID_MASK,
@@ -11,32 +11,77 @@ use murmuration_common::{
 
 use crate::skb;
 
-const ETH_HLEN: usize = 14;
-const VLAN_HLEN: usize = 4;
+pub const ETH_HLEN: usize = 14;
+pub const VLAN_HLEN: usize = 4;
 const IPV6_HLEN: usize = 40;
 const IPPROTO_UDP: u8 = 17;
 /// Bytes we may need linear: Ethernet + one tag + IPv6 + UDP ports.
 const PARSE_LEN: u32 = (ETH_HLEN + VLAN_HLEN + IPV6_HLEN + 4) as u32;
 
-/// Reads a `T` at byte offset `off` of the packet, or `None` if it is not
-/// inside the linear packet data. The only place that touches packet
-/// memory directly.
+/// Linear packet data of a program context (tc skb or XDP buffer).
+pub trait Packet {
+    fn data(&self) -> usize;
+    fn data_end(&self) -> usize;
+}
+
+impl Packet for TcContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        TcContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        TcContext::data_end(self)
+    }
+}
+
+impl Packet for XdpContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        XdpContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        XdpContext::data_end(self)
+    }
+}
+
+/// Address of `[off, off + len)` of the packet, or `None` if that range is
+/// not inside the linear packet data. THE bounds check: every direct packet
+/// access goes through it (via [`load`] and [`store`]).
 #[inline(always)]
-fn load<T: Copy>(ctx: &TcContext, off: usize) -> Option<T> {
+fn checked<P: Packet>(ctx: &P, off: usize, len: usize) -> Option<usize> {
     let start = ctx.data();
-    let end = ctx.data_end();
-    if start + off + size_of::<T>() > end {
+    if start + off + len > ctx.data_end() {
         return None;
     }
-    // SAFETY: [start+off, start+off+size_of::<T>()) was just checked to lie
-    // within the packet's linear data, which the verifier also proves from
-    // the comparison above. Unaligned read: packet data has no alignment.
-    Some(unsafe { ((start + off) as *const T).read_unaligned() })
+    Some(start + off)
+}
+
+/// Reads a `T` at byte offset `off` of the packet.
+#[inline(always)]
+pub fn load<T: Copy, P: Packet>(ctx: &P, off: usize) -> Option<T> {
+    let at = checked(ctx, off, size_of::<T>())?;
+    // SAFETY: `checked` proved [at, at+size_of::<T>()) lies within the
+    // packet's linear data (the verifier sees the same comparison).
+    // Unaligned read: packet data has no alignment.
+    Some(unsafe { (at as *const T).read_unaligned() })
+}
+
+/// Writes `v` at byte offset `off` of the packet; false if out of bounds.
+#[inline(always)]
+pub fn store<T: Copy, P: Packet>(ctx: &P, off: usize, v: T) -> bool {
+    let Some(at) = checked(ctx, off, size_of::<T>()) else {
+        return false;
+    };
+    // SAFETY: as in `load`; XDP and tc packet data is writable.
+    unsafe { (at as *mut T).write_unaligned(v) };
+    true
 }
 
 #[inline(always)]
-fn load_be16(ctx: &TcContext, off: usize) -> Option<u16> {
-    load::<u16>(ctx, off).map(u16::from_be)
+fn load_be16<P: Packet>(ctx: &P, off: usize) -> Option<u16> {
+    load::<u16, P>(ctx, off).map(u16::from_be)
 }
 
 /// What the programs need to know about a frame. Values are copied out of
@@ -80,18 +125,31 @@ fn ensure_linear(ctx: &TcContext) {
     }
 }
 
-/// Parses Ethernet, the outer VLAN tag (skb metadata first, then an
+/// tc: parses Ethernet, the outer VLAN tag (skb metadata first, then an
 /// in-packet tag) and classifies PTP.
 #[inline(always)]
 pub fn parse_frame(ctx: &TcContext) -> Option<Frame> {
     ensure_linear(ctx);
+    parse_eth(ctx, skb::offloaded_tag(ctx))
+}
+
+/// XDP: the same, but only in-packet tags exist here (an XDP program never
+/// sees a tag the NIC or a veth peer moved into skb metadata: see
+/// docs/datapath.md, "XDP").
+#[inline(always)]
+pub fn parse_xdp(ctx: &XdpContext) -> Option<Frame> {
+    parse_eth(ctx, skb::OffloadedTag::NONE)
+}
+
+#[inline(always)]
+fn parse_eth<P: Packet>(ctx: &P, tag: skb::OffloadedTag) -> Option<Frame> {
     let dst: [u8; 6] = load(ctx, 0)?;
     let src: [u8; 6] = load(ctx, 6)?;
     let mut proto = load_be16(ctx, 12)?;
     let mut l3_off = ETH_HLEN;
 
     let mut frame = Frame { dst, src, vid: 0, tagged: false, tag_proto: 0, tag_tci: 0, ptp: false };
-    if let Some(tag) = skb::offloaded_tag(ctx) {
+    if tag.present {
         frame.tagged = true;
         frame.tag_proto = tag.proto;
         frame.tag_tci = tag.tci;
@@ -108,7 +166,7 @@ pub fn parse_frame(ctx: &TcContext) -> Option<Frame> {
 }
 
 #[inline(always)]
-fn is_ptp(ctx: &TcContext, proto: u16, l3_off: usize) -> bool {
+fn is_ptp<P: Packet>(ctx: &P, proto: u16, l3_off: usize) -> bool {
     let dport = match proto {
         ETH_P_1588 => return true,
         ETH_P_IP => ipv4_udp_dport(ctx, l3_off),
@@ -119,7 +177,7 @@ fn is_ptp(ctx: &TcContext, proto: u16, l3_off: usize) -> bool {
 }
 
 #[inline(always)]
-fn ipv4_udp_dport(ctx: &TcContext, l3_off: usize) -> Option<u16> {
+fn ipv4_udp_dport<P: Packet>(ctx: &P, l3_off: usize) -> Option<u16> {
     let ver_ihl: u8 = load(ctx, l3_off)?;
     let ihl = usize::from(ver_ihl & 0x0f) * 4;
     let l4_proto: u8 = load(ctx, l3_off + 9)?;
@@ -133,7 +191,7 @@ fn ipv4_udp_dport(ctx: &TcContext, l3_off: usize) -> Option<u16> {
 /// Only a UDP header directly after the fixed IPv6 header is recognised
 /// (PTP over IPv6 does not use extension headers in practice).
 #[inline(always)]
-fn ipv6_udp_dport(ctx: &TcContext, l3_off: usize) -> Option<u16> {
+fn ipv6_udp_dport<P: Packet>(ctx: &P, l3_off: usize) -> Option<u16> {
     let next: u8 = load(ctx, l3_off + 6)?;
     if next != IPPROTO_UDP {
         return None;

@@ -1,13 +1,14 @@
-//! Thin, typed wrappers around `__sk_buff` fields and the skb helpers.
-//! All `unsafe` needed to touch the context or call helpers lives here.
+//! Thin, typed wrappers around `__sk_buff` fields, the skb helpers and the
+//! one XDP helper used. All `unsafe` needed to touch the context or call
+//! helpers lives here.
 
 use aya_ebpf::{
     bindings::TC_ACT_SHOT,
     helpers::{
         bpf_ktime_get_ns, bpf_ktime_get_tai_ns, bpf_redirect, bpf_redirect_peer, bpf_skb_vlan_pop,
-        bpf_skb_vlan_push,
+        bpf_skb_vlan_push, bpf_xdp_adjust_head,
     },
-    programs::TcContext,
+    programs::{TcContext, XdpContext},
 };
 
 /// `skb->tstamp_type` value for a CLOCK_REALTIME (RX) timestamp.
@@ -15,25 +16,30 @@ const TSTAMP_REALTIME: u8 = 0;
 
 /// VLAN tag held in skb metadata (`skb->vlan_*`): on tc ingress the kernel
 /// has already moved the outer tag out of the packet (skb_vlan_untag in
-/// `__netif_receive_skb_core`, or NIC RX offload).
+/// `__netif_receive_skb_core`, or NIC RX offload). A plain struct rather
+/// than an `Option`: every field is always initialised, so the compiler
+/// never spills an undefined register the verifier would refuse to read.
 pub struct OffloadedTag {
+    pub present: bool,
     pub proto: u16,
     pub tci: u16,
 }
 
+impl OffloadedTag {
+    /// No tag in metadata (always the case for XDP).
+    pub const NONE: Self = Self { present: false, proto: 0, tci: 0 };
+}
+
 #[inline(always)]
-pub fn offloaded_tag(ctx: &TcContext) -> Option<OffloadedTag> {
+pub fn offloaded_tag(ctx: &TcContext) -> OffloadedTag {
     let skb = ctx.skb.skb;
     // SAFETY: `skb` is the context pointer the kernel passed to this
     // program; it is valid for the whole invocation and these fields are
     // readable by tc programs.
     let (present, proto, tci) =
         unsafe { ((*skb).vlan_present, (*skb).vlan_proto, (*skb).vlan_tci) };
-    if present == 0 {
-        return None;
-    }
     // vlan_proto is a __be16 widened to u32; vlan_tci is host order.
-    Some(OffloadedTag { proto: u16::from_be(proto as u16), tci: tci as u16 })
+    OffloadedTag { present: present != 0, proto: u16::from_be(proto as u16), tci: tci as u16 }
 }
 
 /// ifindex of the device the skb is currently on.
@@ -128,4 +134,13 @@ pub fn mono_ns() -> u64 {
 pub fn tai_ns() -> u64 {
     // SAFETY: helper without arguments.
     unsafe { bpf_ktime_get_tai_ns() }
+}
+
+/// Moves the start of an XDP frame by `delta` bytes (positive: shrinks the
+/// head). Invalidates packet pointers.
+#[inline(always)]
+pub fn xdp_adjust_head(ctx: &XdpContext, delta: i32) -> bool {
+    // SAFETY: helper call with the valid XDP context pointer; callers never
+    // reuse packet pointers obtained before this call.
+    unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) == 0 }
 }

@@ -92,15 +92,21 @@ fn hist_add(slot: u32, ns: u64) {
     }
 }
 
+/// Records the time spent in this program since `t0` (HIST_PROG) for a
+/// frame that is about to be handed on.
+#[inline(always)]
+pub fn record_prog(attach_id: u32, dir: u32, t0: u64) {
+    let now = skb::mono_ns();
+    hist_add(hist_index(attach_id, dir, HIST_PROG), now.wrapping_sub(t0));
+}
+
 /// Records the latency samples of a frame that is about to be handed on
 /// (redirect): time spent in this program since `t0` (HIST_PROG) and, when
 /// the skb carries a CLOCK_REALTIME RX timestamp, time since that
 /// timestamp (HIST_RX_TSTAMP).
 #[inline(always)]
 pub fn record_latency(ctx: &TcContext, attach_id: u32, dir: u32, t0: u64) {
-    let now = skb::mono_ns();
-    hist_add(hist_index(attach_id, dir, HIST_PROG), now.wrapping_sub(t0));
-
+    record_prog(attach_id, dir, t0);
     let rx = skb::rx_tstamp_realtime(ctx);
     if rx == 0 {
         return;

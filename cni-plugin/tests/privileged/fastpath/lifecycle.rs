@@ -31,7 +31,7 @@ fn programs_are_shared_and_del_and_gc_leave_nothing() {
     let mode = std::fs::metadata(f.pin_dir()).expect("pin dir").permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "pin directory mode");
     assert_eq!(f.tcx_programs(UPLINK), ["uplink_ingress"], "one shared uplink program");
-    assert_eq!(pins(&f, "prog_").len(), 2, "the programs are loaded (and pinned) once");
+    assert_eq!(pins(&f, "prog_").len(), 3, "the programs are loaded (and pinned) once");
     for i in 0..3 {
         let host = host_ifname(&format!("life-{i}"), "eth0");
         assert_eq!(f.tcx_programs(&host), ["pod_egress"], "pod program on {host}");

@@ -8,6 +8,7 @@ pub mod frames;
 mod lifecycle;
 mod policy;
 mod traffic;
+mod xdp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -228,6 +229,17 @@ pub fn sysctl(ns: &Netns, setting: &str) {
         .status()
         .expect("sysctl");
     assert!(ok.success(), "sysctl {setting}");
+}
+
+/// Runs ethtool in `ns`; its stdout.
+pub fn ethtool(ns: &Netns, args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "ethtool"])
+        .args(args)
+        .output()
+        .expect("run ethtool");
+    assert!(out.status.success(), "ethtool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn ping(ns: &Netns, addr: &str, count: u32) -> bool {

@@ -14,7 +14,8 @@ pub fn error(e: &DatapathError) -> CniError {
         e if e.is_kernel_unsupported() => ErrorCode::Unsupported,
         DatapathError::NotBpffs { .. }
         | DatapathError::NoInterface { .. }
-        | DatapathError::InvalidPort { .. } => ErrorCode::InvalidConfig,
+        | DatapathError::InvalidPort { .. }
+        | DatapathError::RxVlanOffload { .. } => ErrorCode::InvalidConfig,
         DatapathError::Full { .. } | DatapathError::VlanFull { .. } => ErrorCode::TryAgainLater,
         _ => ErrorCode::Io,
     };
@@ -26,6 +27,7 @@ fn uplink(uplink: &str, pin_root: &std::path::Path, fp: Option<&FastPathConf>) -
         uplink: uplink.to_owned(),
         pin_root: pin_root.to_owned(),
         mode: fp.map(|f| f.attach_mode).unwrap_or_default(),
+        xdp: fp.map(|f| f.uplink_xdp).unwrap_or_default(),
     }
 }
 
@@ -44,6 +46,16 @@ pub fn port_spec(conf: &NetConf, fp: &FastPathConf, host_if: &str, mac: MacAddr)
         pcp: props.qos.map_or(0, |q| q.get()),
         spoofchk: props.spoofchk.unwrap_or(true),
     }
+}
+
+/// ADD, before [`setup`], in the pod namespace: an XDP redirect into the
+/// host end of a veth reaches the pod end only through the pod end's NAPI
+/// receive path, which GRO turns on (docs/datapath.md, "XDP").
+pub fn prepare_pod_end(fp: &FastPathConf, pod_if: &str) -> Result<(), CniError> {
+    if fp.uplink_xdp == datapath::UplinkXdp::Off {
+        return Ok(());
+    }
+    datapath::enable_gro(pod_if).map_err(|e| error(&e).context("enabling GRO on the pod end"))
 }
 
 /// ADD: inserts the port's entries and attaches the pod program to the host end.

@@ -51,7 +51,13 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     // Last step: a failure here leaves nothing of the port behind, and the
     // caller's rollback deletes the veth.
     let datapath = match (&ctx.conf.fastpath, pod_link.mac) {
-        (Some(fp), Some(mac)) => Some(fastpath::setup(ctx.conf, fp, &host_name, mac)?),
+        (Some(fp), Some(mac)) => {
+            let pod_if = ctx.id.ifname.as_ref();
+            ctx.netns.run(|| fastpath::prepare_pod_end(fp, pod_if)).map_err(|e| {
+                CniError::new(ErrorCode::Io, crate::cni::error::chain(&e)).context("pod namespace")
+            })??;
+            Some(fastpath::setup(ctx.conf, fp, &host_name, mac)?)
+        }
         (Some(_), None) => {
             return Err(CniError::new(ErrorCode::Netlink, "the pod interface reported no MAC"));
         }

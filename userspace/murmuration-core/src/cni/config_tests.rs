@@ -165,6 +165,16 @@ fn the_fast_path_is_on_with_master_and_reads_trunk_lists() {
     assert_eq!(fp.trunk, [200, 201, 202, 300]);
     assert_eq!(fp.pin_root, PathBuf::from(crate::datapath::DEFAULT_PIN_ROOT));
     assert_eq!(fp.attach_mode, crate::datapath::AttachMode::Auto);
+    assert_eq!(fp.uplink_xdp, crate::datapath::UplinkXdp::Off, "XDP is opt-in");
+    for (v, want) in [
+        ("auto", crate::datapath::UplinkXdp::Auto),
+        ("native", crate::datapath::UplinkXdp::Native),
+        ("generic", crate::datapath::UplinkXdp::Generic),
+        ("off", crate::datapath::UplinkXdp::Off),
+    ] {
+        let c = parse(with(json!({"master": "up0", "uplinkXdp": v}))).expect("valid");
+        assert_eq!(c.fastpath.expect("on").uplink_xdp, want, "{v}");
+    }
     let c = parse(with(json!({"master": "up0", "bpfPinRoot": "/x", "bpfAttachMode": "netlink"})))
         .expect("valid");
     let fp = c.fastpath.expect("on");
@@ -185,6 +195,7 @@ fn bad_fast_path_settings_are_code_7() {
         json!({"master": "up0", "trunk": ["x"]}),
         json!({"master": "up0", "trunk": [true]}),
         json!({"master": "up0", "bpfAttachMode": "xdp"}),
+        json!({"master": "up0", "uplinkXdp": "drv"}),
         json!({"trunk": [5]}),
         json!({"mode": "vlan", "master": "up0", "vlan": 5, "fastpath": true}),
     ] {

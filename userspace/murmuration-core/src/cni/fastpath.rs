@@ -1,5 +1,5 @@
 //! The fast-path keys of the network config: `fastpath`, `trunk`,
-//! `bpfPinRoot` and `bpfAttachMode` (the VLAN keys are sriov-cni's, in
+//! `bpfPinRoot`, `bpfAttachMode` and `uplinkXdp` (the VLAN keys are sriov-cni's, in
 //! [`super::config::LinkProps`]).
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::config::{Mode, bad_msg};
 use super::error::CniError;
 use super::types::VlanId;
-use crate::datapath::{AttachMode, DEFAULT_PIN_ROOT};
+use crate::datapath::{AttachMode, DEFAULT_PIN_ROOT, UplinkXdp};
 
 /// The fast-path keys as they appear in the config.
 #[derive(Debug, Default, Deserialize)]
@@ -20,6 +20,7 @@ pub(super) struct RawFastPath {
     fastpath: Option<bool>,
     bpf_pin_root: Option<PathBuf>,
     bpf_attach_mode: Option<String>,
+    uplink_xdp: Option<String>,
 }
 
 /// The eBPF fast path of a `veth` attachment (see `crate::datapath`).
@@ -32,6 +33,8 @@ pub struct FastPathConf {
     pub attach_mode: AttachMode,
     /// `trunk`: the VLANs a trunk attachment passes tagged (sorted, unique).
     pub trunk: Vec<u16>,
+    /// `uplinkXdp`: "off" (default), "auto", "native" or "generic".
+    pub uplink_xdp: UplinkXdp,
 }
 
 pub(super) fn parse_fastpath(
@@ -57,11 +60,21 @@ pub(super) fn parse_fastpath(
             return Err(bad_msg(format!("bpfAttachMode {m:?}: expected auto, tcx or netlink")));
         }
     };
+    let uplink_xdp = match raw.uplink_xdp.as_deref() {
+        None | Some("") | Some("off") => UplinkXdp::Off,
+        Some("auto") => UplinkXdp::Auto,
+        Some("native") => UplinkXdp::Native,
+        Some("generic") => UplinkXdp::Generic,
+        Some(m) => {
+            return Err(bad_msg(format!("uplinkXdp {m:?}: expected off, auto, native or generic")));
+        }
+    };
     let trunk = raw.trunk.as_deref().map(parse_trunk).transpose()?.unwrap_or_default();
     Ok(Some(FastPathConf {
         pin_root: raw.bpf_pin_root.clone().unwrap_or_else(|| DEFAULT_PIN_ROOT.into()),
         attach_mode,
         trunk,
+        uplink_xdp,
     }))
 }
 

@@ -51,6 +51,8 @@ pub enum DatapathError {
         #[source]
         source: Box<MapError>,
     },
+    #[error("map PORT_DEVS (XDP redirect targets)")]
+    PortDevs(#[source] Box<aya::maps::xdp::XdpMapError>),
     #[error("pinned link {path}")]
     Link {
         path: PathBuf,
@@ -71,6 +73,11 @@ pub enum DatapathError {
     InvalidPort { reason: &'static str },
     #[error("{what} is missing from the eBPF object")]
     Missing { what: &'static str },
+    #[error(
+        "uplink {iface} has rx-vlan-offload on, which hides VLAN tags from XDP \
+         (ethtool -K {iface} rxvlan off, or uplinkXdp auto/off)"
+    )]
+    RxVlanOffload { iface: String },
     #[error("pin directory {path} keeps disappearing")]
     Unstable { path: PathBuf },
 }

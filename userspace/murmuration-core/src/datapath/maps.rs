@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
+use aya::maps::{Array, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
 use murmuration_common::{
     ATTACH_F_TRUNK, AttachKey, AttachValue, Counters, Histogram, MAX_VLAN_MEMBERS, NodeConfig,
     POD_F_TRUNK, PodConfig, VLAN_VID_MASK, VlanMember, VlanMembers, map_names,
@@ -12,7 +12,7 @@ use murmuration_common::{
 
 use super::error::DatapathError;
 
-/// Handles on the six pinned maps of one uplink.
+/// Handles on the pinned maps of one uplink.
 pub struct Maps {
     pub attach: HashMap<MapData, AttachKey, AttachValue>,
     pub vlans: HashMap<MapData, u32, VlanMembers>,
@@ -20,6 +20,8 @@ pub struct Maps {
     pub node: Array<MapData, NodeConfig>,
     pub counters: PerCpuArray<MapData, Counters>,
     pub latency: PerCpuArray<MapData, Histogram>,
+    /// Attachment id -> host veth ifindex (XDP redirect targets).
+    pub devs: DevMapHash<MapData>,
 }
 
 impl std::fmt::Debug for Maps {
@@ -49,6 +51,8 @@ impl Maps {
                 .map_err(e(map_names::COUNTERS))?,
             latency: PerCpuArray::try_from(Map::PerCpuArray(m(map_names::LATENCY)?))
                 .map_err(e(map_names::LATENCY))?,
+            devs: DevMapHash::try_from(Map::DevMapHash(m(map_names::PORT_DEVS)?))
+                .map_err(e(map_names::PORT_DEVS))?,
         })
     }
 
@@ -118,6 +122,15 @@ impl Maps {
             }
         }
         Ok(())
+    }
+
+    /// Makes attachment `id` an XDP redirect target (its host veth end).
+    pub fn set_dev(&mut self, id: u32, ifindex: u32) -> Result<(), DatapathError> {
+        self.devs.insert(id, ifindex, None, 0).map_err(|e| DatapathError::PortDevs(Box::new(e)))
+    }
+
+    pub fn remove_dev(&mut self, id: u32) -> Result<(), DatapathError> {
+        remove_entry(self.devs.remove(id), map_names::PORT_DEVS)
     }
 
     /// The lowest attachment id no port uses.

@@ -6,7 +6,9 @@
 //! ```text
 //! ATTACH VLAN_MEMBERS POD_CFG NODE_CFG COUNTERS LATENCY   maps
 //! prog_<tag>_uplink prog_<tag>_pod                        programs (tag: object hash)
+//! prog_<tag>_xdp                                          the XDP variant
 //! link_uplink  link_pod_<ifindex>                         TCX links
+//! link_xdp_native | link_xdp_generic                      XDP link (uplinkXdp)
 //! ```
 //!
 //! Each CNI call is a new process: it opens the pins (loading the object
@@ -23,6 +25,7 @@ mod sys;
 mod tc;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod xdp;
 
 use std::path::{Path, PathBuf};
 
@@ -37,7 +40,9 @@ pub use murmuration_common as common;
 pub use object::probe;
 pub use pins::BPFFS_MOUNT;
 pub use stats::{Histogram, PortCounters, PortLatency, Reader, prometheus_buckets, quantile_le_ns};
+pub use sys::enable_gro;
 pub use tc::{AttachMode, tcx_programs};
+pub use xdp::{UplinkXdp, XdpFlavour};
 
 use object::Programs;
 use pins::PinDir;
@@ -54,6 +59,9 @@ pub struct UplinkConfig {
     pub uplink: String,
     pub pin_root: PathBuf,
     pub mode: AttachMode,
+    /// Whether an XDP program runs in front of the tc one (uplink-wide: the
+    /// last ADD's setting wins).
+    pub xdp: UplinkXdp,
 }
 
 impl UplinkConfig {
@@ -119,12 +127,25 @@ impl Datapath {
         )?;
         tracing::debug!(uplink = %cfg.uplink, ?how, fresh, "uplink program attached");
         let mut dp = Self { cfg: cfg.clone(), dir, maps, progs: Some(progs) };
+        if let Err(e) = dp.apply_xdp() {
+            if let Err(undo) = dp.close_if_unused() {
+                tracing::warn!(error = %undo, "removing the unused fast path");
+            }
+            return Err(e);
+        }
         dp.drop_vanished()?;
         if fresh {
             dp.relink_ports()?;
             object::unpin_stale(&dp.dir)?;
         }
         Ok(dp)
+    }
+
+    fn apply_xdp(&mut self) -> Result<(), DatapathError> {
+        let progs = self.progs.as_mut().ok_or(DatapathError::Missing { what: "uplink_xdp" })?;
+        let xdp = xdp::apply(&mut progs.xdp, &self.cfg.uplink, &self.dir, self.cfg.xdp)?;
+        tracing::debug!(uplink = %self.cfg.uplink, ?xdp, "uplink XDP");
+        Ok(())
     }
 
     /// Opens an existing fast path without creating or attaching anything;
@@ -137,6 +158,7 @@ impl Datapath {
             Ok(maps) => Ok(Some(Self { cfg: cfg.clone(), dir, maps, progs: None })),
             Err(e) => {
                 tracing::warn!(error = %e, "fast path without maps; removing its remnants");
+                xdp::detach(&dir)?;
                 tc::detach(Some(&cfg.uplink), &dir.join(LINK_UPLINK))?;
                 dir.remove()?;
                 Ok(None)
@@ -181,6 +203,7 @@ impl Datapath {
             .pods
             .insert(port.host_ifindex, *pc, 0)
             .map_err(DatapathError::map(map_names::POD_CFG))?;
+        self.maps.set_dev(port.attach_id, port.host_ifindex)?;
         self.maps.add_memberships(port.host_ifindex, pc, &self.cfg.uplink)?;
         let pin = self.link_pin(port.host_ifindex);
         let progs = self.progs.as_mut().ok_or(DatapathError::Missing { what: "pod_egress" })?;
@@ -203,6 +226,7 @@ impl Datapath {
         let name = sys::ifname(port.host_ifindex);
         tc::detach(name.as_deref(), &self.link_pin(port.host_ifindex))?;
         self.maps.remove_memberships(port.host_ifindex, pc)?;
+        self.maps.remove_dev(port.attach_id)?;
         match self.maps.pods.remove(&port.host_ifindex) {
             Err(aya::maps::MapError::KeyNotFound) | Ok(()) => Ok(()),
             Err(e) => Err(DatapathError::map(map_names::POD_CFG)(e)),
@@ -215,6 +239,7 @@ impl Datapath {
         if !self.maps.ports().is_empty() {
             return Ok(false);
         }
+        xdp::detach(&self.dir)?;
         tc::detach(Some(&self.cfg.uplink), &self.dir.join(LINK_UPLINK))?;
         let Self { cfg, dir, maps, progs } = self;
         drop((maps, progs));
@@ -285,6 +310,11 @@ impl Datapath {
 
     pub fn pin_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The XDP flavour running on the uplink, if any.
+    pub fn xdp(&self) -> Option<XdpFlavour> {
+        xdp::attached(self.dir.path())
     }
 }
 

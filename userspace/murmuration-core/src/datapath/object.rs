@@ -8,8 +8,9 @@
 
 use std::path::PathBuf;
 
-use aya::programs::SchedClassifier;
+use aya::programs::{SchedClassifier, Xdp};
 use aya::{Ebpf, EbpfLoader};
+use aya_obj::programs::XdpAttachType;
 use murmuration_common::{map_names, prog_names};
 use sha2::{Digest, Sha256};
 
@@ -20,23 +21,28 @@ use super::pins::PinDir;
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/murmuration"));
 
 /// Every map of the object; each is pinned as `<pin_dir>/<NAME>`.
-pub const MAPS: [&str; 6] = [
+pub const MAPS: [&str; 7] = [
     map_names::ATTACH,
     map_names::VLAN_MEMBERS,
     map_names::POD_CFG,
     map_names::NODE_CFG,
     map_names::COUNTERS,
     map_names::LATENCY,
+    map_names::PORT_DEVS,
 ];
 
 const PROG_PREFIX: &str = "prog_";
 
-/// The two programs of an uplink, opened from their pins.
+/// The programs of an uplink, opened from their pins.
 #[derive(Debug)]
 pub struct Programs {
     pub uplink: SchedClassifier,
     pub pod: SchedClassifier,
+    pub xdp: Xdp,
 }
+
+/// The tc programs (both `SchedClassifier`).
+const TC_PROGS: [&str; 2] = [prog_names::UPLINK_INGRESS, prog_names::POD_EGRESS];
 
 /// 12 hex digits of SHA-256 of the object.
 pub fn tag() -> String {
@@ -44,39 +50,43 @@ pub fn tag() -> String {
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
-fn prog_pins(dir: &PinDir) -> (PathBuf, PathBuf) {
+/// Pin paths of the uplink, pod and XDP programs.
+fn prog_pins(dir: &PinDir) -> [PathBuf; 3] {
     let tag = tag();
-    (dir.join(&format!("{PROG_PREFIX}{tag}_uplink")), dir.join(&format!("{PROG_PREFIX}{tag}_pod")))
+    ["uplink", "pod", "xdp"].map(|p| dir.join(&format!("{PROG_PREFIX}{tag}_{p}")))
+}
+
+fn open_pinned(pins: &[PathBuf; 3]) -> Result<Programs, DatapathError> {
+    let tc =
+        |pin: &PathBuf, name| SchedClassifier::from_pin(pin).map_err(DatapathError::program(name));
+    Ok(Programs {
+        uplink: tc(&pins[0], prog_names::UPLINK_INGRESS)?,
+        pod: tc(&pins[1], prog_names::POD_EGRESS)?,
+        xdp: Xdp::from_pin(&pins[2], XdpAttachType::Interface)
+            .map_err(DatapathError::program(prog_names::UPLINK_XDP))?,
+    })
 }
 
 /// Opens this object's pinned programs, loading and pinning them first if
 /// they are not there. The flag says whether they were freshly loaded (links
 /// made by other programs must then be moved over).
 pub fn ensure_loaded(dir: &PinDir) -> Result<(Programs, bool), DatapathError> {
-    let (up_pin, pod_pin) = prog_pins(dir);
-    if up_pin.exists() && pod_pin.exists() {
-        let opened = SchedClassifier::from_pin(&up_pin)
-            .and_then(|uplink| Ok(Programs { uplink, pod: SchedClassifier::from_pin(&pod_pin)? }));
-        match opened {
+    let pins = prog_pins(dir);
+    if pins.iter().all(|p| p.exists()) {
+        match open_pinned(&pins) {
             Ok(p) => return Ok((p, false)),
             Err(e) => tracing::warn!(error = %e, "pinned programs unusable; reloading"),
         }
     }
     let mut ebpf = load(dir)?;
-    for (name, pin) in [(prog_names::UPLINK_INGRESS, &up_pin), (prog_names::POD_EGRESS, &pod_pin)] {
+    let names = [prog_names::UPLINK_INGRESS, prog_names::POD_EGRESS, prog_names::UPLINK_XDP];
+    for (name, pin) in names.into_iter().zip(&pins) {
         let _ = std::fs::remove_file(pin);
-        program(&mut ebpf, name)?
-            .pin(pin)
-            .map_err(|e| DatapathError::Pin { path: pin.clone(), source: Box::new(e) })?;
+        let prog = ebpf.program_mut(name).ok_or(DatapathError::Missing { what: name })?;
+        prog.pin(pin).map_err(|e| DatapathError::Pin { path: pin.clone(), source: Box::new(e) })?;
     }
     drop(ebpf);
-    let open =
-        |pin: &PathBuf, name| SchedClassifier::from_pin(pin).map_err(DatapathError::program(name));
-    let progs = Programs {
-        uplink: open(&up_pin, prog_names::UPLINK_INGRESS)?,
-        pod: open(&pod_pin, prog_names::POD_EGRESS)?,
-    };
-    Ok((progs, true))
+    Ok((open_pinned(&pins)?, true))
 }
 
 /// Removes pinned programs of other object versions (after their links moved).
@@ -92,7 +102,7 @@ pub fn unpin_stale(dir: &PinDir) -> Result<(), DatapathError> {
 }
 
 /// Loads the object with its maps pinned under `dir` (existing pins are
-/// reused, so counters and entries survive) and loads both programs.
+/// reused, so counters and entries survive) and loads every program.
 fn load(dir: &PinDir) -> Result<Ebpf, DatapathError> {
     let mut loader = EbpfLoader::new();
     let paths: Vec<(&str, PathBuf)> = MAPS.iter().map(|&m| (m, dir.join(m))).collect();
@@ -100,13 +110,21 @@ fn load(dir: &PinDir) -> Result<Ebpf, DatapathError> {
         loader.map_pin_path(name, path.as_path());
     }
     let mut ebpf = loader.load(OBJECT).map_err(|e| DatapathError::Load(Box::new(e)))?;
-    for name in [prog_names::UPLINK_INGRESS, prog_names::POD_EGRESS] {
-        program(&mut ebpf, name)?.load().map_err(DatapathError::program(name))?;
-    }
+    load_programs(&mut ebpf)?;
     Ok(ebpf)
 }
 
-fn program<'a>(
+fn load_programs(ebpf: &mut Ebpf) -> Result<(), DatapathError> {
+    for name in TC_PROGS {
+        classifier(ebpf, name)?.load().map_err(DatapathError::program(name))?;
+    }
+    let name = prog_names::UPLINK_XDP;
+    let prog = ebpf.program_mut(name).ok_or(DatapathError::Missing { what: name })?;
+    let xdp: &mut Xdp = prog.try_into().map_err(DatapathError::program(name))?;
+    xdp.load().map_err(DatapathError::program(name))
+}
+
+fn classifier<'a>(
     ebpf: &'a mut Ebpf,
     name: &'static str,
 ) -> Result<&'a mut SchedClassifier, DatapathError> {
@@ -115,13 +133,10 @@ fn program<'a>(
 }
 
 /// Whether this kernel accepts the programs: loads the object with private,
-/// unpinned maps and runs the verifier on both programs. Nothing is attached.
+/// unpinned maps and runs the verifier on every program. Nothing is attached.
 pub fn probe() -> Result<(), DatapathError> {
     let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| DatapathError::Load(Box::new(e)))?;
-    for name in [prog_names::UPLINK_INGRESS, prog_names::POD_EGRESS] {
-        program(&mut ebpf, name)?.load().map_err(DatapathError::program(name))?;
-    }
-    Ok(())
+    load_programs(&mut ebpf)
 }
 
 /// The wire-side VLAN tagger (TEST DOUBLE, see `testing`).

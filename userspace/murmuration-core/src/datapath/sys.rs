@@ -1,8 +1,9 @@
 //! Every OS call of the datapath that is not a BPF syscall (those go through
-//! aya): interface names, bpffs checks and mounts, locks, clocks. Safe
-//! wrappers from `nix`, so this module needs no `unsafe` of its own.
+//! aya): interface names, bpffs checks and mounts, locks, clocks (safe
+//! wrappers from `nix`), and the two ethtool ioctls, the only `unsafe` here.
 
 use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -66,4 +67,62 @@ pub fn tai_offset_ns() -> Result<u64, DatapathError> {
     let diff = clock_ns(ClockId::CLOCK_TAI)? - clock_ns(ClockId::CLOCK_REALTIME)?;
     let secs = (diff + 500_000_000).div_euclid(1_000_000_000);
     Ok(u64::try_from(secs).unwrap_or(0) * 1_000_000_000)
+}
+
+/// `SIOCETHTOOL` (linux/sockios.h; not exported by the libc crate).
+const SIOCETHTOOL: libc::Ioctl = 0x8946;
+/// linux/ethtool.h commands and flags (stable UAPI).
+const ETHTOOL_GFLAGS: u32 = 0x25;
+const ETHTOOL_SGRO: u32 = 0x2c;
+const ETH_FLAG_RXVLAN: u32 = 1 << 8;
+
+/// `struct ethtool_value`.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// One `struct ethtool_value` ioctl on `iface` (in this thread's netns);
+/// returns the value's `data` afterwards.
+fn ethtool_value(iface: &str, cmd: u32, data: u32) -> Result<u32, DatapathError> {
+    let name = iface.as_bytes();
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(DatapathError::NoInterface { name: iface.to_owned() });
+    }
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(DatapathError::os("ethtool socket")(nix::Error::last()));
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut value = EthtoolValue { cmd, data };
+    // SAFETY: `ifreq` is plain data (a name array and a union of integers
+    // and pointers); all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, &b) in ifr.ifr_name.iter_mut().zip(name) {
+        *dst = b as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_data = (&raw mut value).cast();
+    // SAFETY: SIOCETHTOOL reads the NUL-terminated name and the
+    // `ethtool_value` that `ifru_data` points to (both live on this stack
+    // frame for the duration of the call) and writes back into the latter.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL, &raw mut ifr) };
+    if rc < 0 {
+        return Err(DatapathError::os("ethtool ioctl")(nix::Error::last()));
+    }
+    Ok(value.data)
+}
+
+/// Whether `iface` strips received VLAN tags into metadata (rx-vlan-offload),
+/// where an XDP program cannot see them.
+pub fn rx_vlan_offload(iface: &str) -> Result<bool, DatapathError> {
+    Ok(ethtool_value(iface, ETHTOOL_GFLAGS, 0)? & ETH_FLAG_RXVLAN != 0)
+}
+
+/// Turns GRO on for `iface` (in this thread's netns). On a veth end this
+/// enables its NAPI receive path, which XDP redirects into the pair need.
+pub fn enable_gro(iface: &str) -> Result<(), DatapathError> {
+    ethtool_value(iface, ETHTOOL_SGRO, 1).map(drop)
 }
