@@ -61,6 +61,9 @@ pub const VLAN_VID_MASK: u16 = 0x0fff;
 /// `AttachValue::flags`: the pod receives frames with the VLAN tag kept
 /// (trunk port). Without it the tag is popped (access port).
 pub const ATTACH_F_TRUNK: u32 = 1;
+/// `AttachValue::flags` / `VlanMember::flags`: PTP frames from the uplink go
+/// to the node's stack instead of this pod (`ptpToHost`).
+pub const ATTACH_F_PTP_TO_HOST: u32 = 2;
 
 /// Key of the `ATTACH` map: which pod owns destination MAC `mac` on VLAN
 /// `vlan_id` (0 = untagged).
@@ -111,6 +114,8 @@ pub struct VlanMembers {
 pub const POD_F_TRUNK: u8 = 1;
 /// `PodConfig::flags`: do not enforce the source MAC (`spoofchk: "off"`).
 pub const POD_F_NO_SPOOFCHK: u8 = 2;
+/// `PodConfig::flags`: PTP from the uplink goes to the node's stack (`ptpToHost`).
+pub const POD_F_PTP_TO_HOST: u8 = 4;
 
 /// Value of the `POD_CFG` map (key: host-side veth ifindex as `u32`).
 /// 528 bytes: never copy it onto the eBPF stack, read fields through the

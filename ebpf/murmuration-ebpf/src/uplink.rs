@@ -4,7 +4,9 @@ use aya_ebpf::{
     bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC},
     programs::TcContext,
 };
-use murmuration_common::{AttachKey, AttachValue, ATTACH_F_TRUNK, DIR_TO_POD, DROP_HELPER_FAILED};
+use murmuration_common::{
+    AttachKey, AttachValue, ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, DIR_TO_POD, DROP_HELPER_FAILED,
+};
 
 use crate::{
     maps::{lookup_attach, node_config},
@@ -30,6 +32,10 @@ pub fn handle(ctx: &TcContext) -> i32 {
     }
     let key = AttachKey { vlan_id: frame.vid, mac: frame.dst };
     match lookup_attach(&key) {
+        // ptpToHost: the node's ptp4l gets the pod's PTP, tag and all.
+        Some(att) if frame.ptp && att.flags & ATTACH_F_PTP_TO_HOST != 0 => {
+            pass_to_stack(ctx, &frame)
+        }
         Some(att) => deliver_to_pod(ctx, &frame, &att, t0),
         None => pass_to_stack(ctx, &frame),
     }

@@ -2,7 +2,8 @@
 
 use aya_ebpf::programs::TcContext;
 use murmuration_common::{
-    VlanMembers, ATTACH_F_TRUNK, DIR_TO_POD, DROP_HELPER_FAILED, MAX_VLAN_MEMBERS, VLAN_VID_MASK,
+    VlanMembers, ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, DIR_TO_POD, DROP_HELPER_FAILED,
+    MAX_VLAN_MEMBERS, VLAN_VID_MASK,
 };
 
 use crate::{maps::VLAN_MEMBERS, skb, stats};
@@ -45,7 +46,8 @@ fn member_is_trunk(flags: u32) -> bool {
     flags & ATTACH_F_TRUNK != 0
 }
 
-/// Sends a copy to every member of `vid` except `exclude_ifindex`, with
+/// Sends a copy to every member of `vid` except `exclude_ifindex` (0: the
+/// frame came from the uplink; PTP then skips `ptpToHost` members), with
 /// the tag kept for trunk members and removed for access members. Members
 /// matching the current tag state go first so that at most one tag change
 /// is needed. Leaves the skb in whatever tag state it ended in: callers
@@ -84,7 +86,13 @@ fn flood_pass(
         // SAFETY: `i < MAX_VLAN_MEMBERS`, the array length; copying the
         // 16-byte member out of the map value.
         let member = unsafe { (*m).members[i] };
-        if member_is_trunk(member.flags) == trunk && member.host_ifindex != exclude_ifindex {
+        // From the uplink, a ptpToHost member's PTP goes to the node only
+        // (the original continues to the stack after the flood).
+        let skip_ptp = ptp && exclude_ifindex == 0 && member.flags & ATTACH_F_PTP_TO_HOST != 0;
+        if member_is_trunk(member.flags) == trunk
+            && member.host_ifindex != exclude_ifindex
+            && !skip_ptp
+        {
             clone_to_member(ctx, member.host_ifindex, member.attach_id, ptp);
         }
         i += 1;

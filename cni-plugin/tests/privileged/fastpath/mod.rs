@@ -7,6 +7,7 @@
 pub mod frames;
 mod lifecycle;
 mod policy;
+mod ptp;
 mod traffic;
 mod xdp;
 

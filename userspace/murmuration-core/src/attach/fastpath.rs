@@ -45,6 +45,7 @@ pub fn port_spec(conf: &NetConf, fp: &FastPathConf, host_if: &str, mac: MacAddr)
         },
         pcp: props.qos.map_or(0, |q| q.get()),
         spoofchk: props.spoofchk.unwrap_or(true),
+        ptp_to_host: fp.ptp_to_host,
     }
 }
 

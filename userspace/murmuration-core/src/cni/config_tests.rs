@@ -166,6 +166,9 @@ fn the_fast_path_is_on_with_master_and_reads_trunk_lists() {
     assert_eq!(fp.pin_root, PathBuf::from(crate::datapath::DEFAULT_PIN_ROOT));
     assert_eq!(fp.attach_mode, crate::datapath::AttachMode::Auto);
     assert_eq!(fp.uplink_xdp, crate::datapath::UplinkXdp::Off, "XDP is opt-in");
+    assert!(!fp.ptp_to_host, "PTP goes to the pod unless asked");
+    let c = parse(with(json!({"master": "up0", "ptpToHost": true}))).expect("valid");
+    assert!(c.fastpath.expect("on").ptp_to_host);
     for (v, want) in [
         ("auto", crate::datapath::UplinkXdp::Auto),
         ("native", crate::datapath::UplinkXdp::Native),

@@ -1,5 +1,5 @@
 //! The fast-path keys of the network config: `fastpath`, `trunk`,
-//! `bpfPinRoot`, `bpfAttachMode` and `uplinkXdp` (the VLAN keys are sriov-cni's, in
+//! `bpfPinRoot`, `bpfAttachMode`, `uplinkXdp` and `ptpToHost` (the VLAN keys are sriov-cni's, in
 //! [`super::config::LinkProps`]).
 
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ pub(super) struct RawFastPath {
     bpf_pin_root: Option<PathBuf>,
     bpf_attach_mode: Option<String>,
     uplink_xdp: Option<String>,
+    ptp_to_host: Option<bool>,
 }
 
 /// The eBPF fast path of a `veth` attachment (see `crate::datapath`).
@@ -35,6 +36,8 @@ pub struct FastPathConf {
     pub trunk: Vec<u16>,
     /// `uplinkXdp`: "off" (default), "auto", "native" or "generic".
     pub uplink_xdp: UplinkXdp,
+    /// `ptpToHost`: PTP from the uplink goes to the node's stack, not the pod.
+    pub ptp_to_host: bool,
 }
 
 pub(super) fn parse_fastpath(
@@ -75,6 +78,7 @@ pub(super) fn parse_fastpath(
         attach_mode,
         trunk,
         uplink_xdp,
+        ptp_to_host: raw.ptp_to_host.unwrap_or(false),
     }))
 }
 

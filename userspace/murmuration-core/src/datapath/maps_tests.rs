@@ -29,6 +29,14 @@ fn a_trunk_port_is_a_tagged_member_of_each_allowed_vlan() {
     assert_eq!(memberships(&pc(0, &[5])), vec![(5, ATTACH_F_TRUNK)]);
 }
 
+#[test]
+fn ptp_to_host_marks_every_membership() {
+    use murmuration_common::{ATTACH_F_PTP_TO_HOST as P, POD_F_PTP_TO_HOST};
+    let mut port = pc(10, &[20]);
+    port.flags |= POD_F_PTP_TO_HOST;
+    assert_eq!(memberships(&port), vec![(10, P), (20, ATTACH_F_TRUNK | P)]);
+}
+
 fn member(ifindex: u32, id: u32) -> VlanMember {
     VlanMember { host_ifindex: ifindex, attach_id: id, ..VlanMember::default() }
 }

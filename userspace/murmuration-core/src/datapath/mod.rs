@@ -30,8 +30,8 @@ mod xdp;
 use std::path::{Path, PathBuf};
 
 use murmuration_common::{
-    ETH_P_8021AD, ETH_P_8021Q, MAX_ATTACHMENTS, NodeConfig, POD_F_NO_SPOOFCHK, POD_F_TRUNK,
-    PodConfig, map_names,
+    ETH_P_8021AD, ETH_P_8021Q, MAX_ATTACHMENTS, NodeConfig, POD_F_NO_SPOOFCHK, POD_F_PTP_TO_HOST,
+    POD_F_TRUNK, PodConfig, map_names,
 };
 
 pub use error::DatapathError;
@@ -85,6 +85,8 @@ pub struct PortSpec {
     /// PCP pushed towards the uplink (0-7).
     pub pcp: u8,
     pub spoofchk: bool,
+    /// PTP from the uplink goes to the node's stack instead of the pod.
+    pub ptp_to_host: bool,
 }
 
 /// What identifies a port in the maps: recorded by ADD for DEL and CHECK.
@@ -345,6 +347,9 @@ fn validate(spec: &PortSpec) -> Result<PodConfig, DatapathError> {
     }
     if !spec.spoofchk {
         pc.flags |= POD_F_NO_SPOOFCHK;
+    }
+    if spec.ptp_to_host {
+        pc.flags |= POD_F_PTP_TO_HOST;
     }
     Ok(pc)
 }

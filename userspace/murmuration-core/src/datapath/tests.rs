@@ -1,4 +1,6 @@
-use murmuration_common::{ETH_P_8021AD, ETH_P_8021Q, Histogram, POD_F_NO_SPOOFCHK, POD_F_TRUNK};
+use murmuration_common::{
+    ETH_P_8021AD, ETH_P_8021Q, Histogram, POD_F_NO_SPOOFCHK, POD_F_PTP_TO_HOST, POD_F_TRUNK,
+};
 
 use super::stats::{prometheus_buckets, quantile_le_ns};
 use super::{PortSpec, validate};
@@ -12,6 +14,7 @@ fn spec() -> PortSpec {
         tpid: ETH_P_8021Q,
         pcp: 0,
         spoofchk: true,
+        ptp_to_host: false,
     }
 }
 
@@ -23,6 +26,8 @@ fn a_port_spec_becomes_the_programs_config() {
         validate(&PortSpec { trunk: vec![200, 4094], spoofchk: false, ..spec() }).expect("valid");
     assert_eq!(trunk.flags, POD_F_TRUNK | POD_F_NO_SPOOFCHK);
     assert_eq!(trunk.trunk_bitmap[200 / 64], 1 << (200 % 64));
+    let ptp = validate(&PortSpec { ptp_to_host: true, ..spec() }).expect("valid");
+    assert_eq!(ptp.flags, POD_F_PTP_TO_HOST);
 }
 
 #[test]

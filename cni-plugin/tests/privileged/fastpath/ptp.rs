@@ -1,0 +1,107 @@
+//! `ptpToHost`: PTP from the uplink reaches the pod by default and the
+//! node's stack with the option; counted separately either way.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use serde_json::json;
+
+use super::frames::{Kind, frame, in_netns, mac, send};
+use super::{Fabric, UPLINK, WIRE_IF, WIRE_MAC};
+use crate::common::Netns;
+
+const P1: &str = "02:00:00:00:03:01";
+const P2: &str = "02:00:00:00:03:02";
+/// PTP's L2 multicast address (IEEE 1588 annex F, forwardable).
+const PTP_MCAST: &str = "01:1b:19:00:00:00";
+const ETH_P_ALL: u16 = 0x0003;
+const ETH_P_1588: u16 = 0x88f7;
+
+/// A non-blocking AF_PACKET socket bound to `iface` in `ns` for `proto`.
+struct Tap(OwnedFd);
+
+impl Tap {
+    fn open(ns: &Netns, iface: &str, proto: u16) -> Self {
+        in_netns(ns, || {
+            let ifindex = nix::net::if_::if_nametoindex(iface).expect("ifindex");
+            let kind = libc::SOCK_RAW | libc::SOCK_NONBLOCK;
+            // SAFETY: plain socket(2) call; the result is checked before use.
+            let fd = unsafe { libc::socket(libc::AF_PACKET, kind, i32::from(proto.to_be())) };
+            assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+            // SAFETY: `fd` is a fresh descriptor we own from here on.
+            let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+            // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+            let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            addr.sll_family = libc::AF_PACKET as u16;
+            addr.sll_protocol = proto.to_be();
+            addr.sll_ifindex = ifindex as i32;
+            let len = size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: `addr` is a valid sockaddr_ll of `len` bytes.
+            let rc = unsafe { libc::bind(sock.as_raw_fd(), (&raw const addr).cast(), len) };
+            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            Self(sock)
+        })
+    }
+
+    /// Frames received so far (drains the socket); incoming frames only.
+    fn count(&self) -> usize {
+        let mut buf = [0u8; 2048];
+        let mut n = 0;
+        loop {
+            // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: `buf` and `from` are valid for the lengths given.
+            let r = unsafe {
+                libc::recvfrom(
+                    self.0.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    (&raw mut from).cast(),
+                    &raw mut len,
+                )
+            };
+            if r < 0 {
+                return n;
+            }
+            if from.sll_pkttype != libc::PACKET_OUTGOING {
+                n += 1;
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn ptp_goes_to_the_pod_by_default_and_to_the_node_with_ptp_to_host() {
+    let f = Fabric::new(100);
+    let (p1, p2) = (f.pod(false), f.pod(false));
+    let mut c1 = f.conf(100, false);
+    c1["mac"] = json!(P1);
+    let mut c2 = f.conf(100, false);
+    (c2["mac"], c2["ptpToHost"]) = (json!(P2), json!(true));
+    f.attach(&p1, "ptp-1", &c1);
+    f.attach(&p2, "ptp-2", &c2);
+    let (t1, t2) = (Tap::open(&p1, "eth0", ETH_P_1588), Tap::open(&p2, "eth0", ETH_P_ALL));
+    let node = Tap::open(&f.w.node, UPLINK, ETH_P_1588);
+    let r = f.reader();
+    let (a0, b0, n0) = (f.counters("ptp-1"), f.counters("ptp-2"), r.counters(0).expect("node"));
+
+    let wire = mac(WIRE_MAC);
+    send(&f.wire, WIRE_IF, &frame(Kind::PtpL2, mac(P1), wire), 5);
+    send(&f.wire, WIRE_IF, &frame(Kind::PtpL2, mac(P2), wire), 7);
+    send(&f.wire, WIRE_IF, &frame(Kind::PtpUdp4, mac(P2), wire), 4);
+    send(&f.wire, WIRE_IF, &frame(Kind::PtpL2, mac(PTP_MCAST), wire), 3);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    assert_eq!(t1.count(), 5 + 3, "default: unicast and multicast PTP reach the pod");
+    assert_eq!(t2.count(), 0, "ptpToHost: nothing reaches that pod");
+    assert_eq!(node.count(), 7 + 3, "the node's stack got the pod's L2 PTP and the multicast");
+    let (a1, b1, n1) = (f.counters("ptp-1"), f.counters("ptp-2"), r.counters(0).expect("node"));
+    assert_eq!(a1.to_pod.ptp_packets - a0.to_pod.ptp_packets, 8, "PTP counted for pod 1");
+    assert_eq!(b1.to_pod.packets - b0.to_pod.packets, 0, "nothing counted for pod 2");
+    assert_eq!(n1.to_pod.ptp_packets - n0.to_pod.ptp_packets, 7 + 4 + 3, "node slot PTP");
+    f.w.del(Some(&p1), "ptp-1", "eth0", &c1).ok();
+    f.w.del(Some(&p2), "ptp-2", "eth0", &c2).ok();
+    f.assert_clean(&[&p1, &p2]);
+}
