@@ -1,5 +1,6 @@
-//! Micro-benchmarks of the plugin's per-invocation CPU work: parsing the
-//! network config (Multus-shaped) and rendering the result for each version.
+//! Micro-benchmarks of the plugin's per-invocation work: parsing the network
+//! config (Multus-shaped) and CNI_ARGS, rendering the result for each version,
+//! building the netlink batch of an ADD, and writing the attachment record.
 
 use std::hint::black_box;
 
@@ -51,5 +52,53 @@ fn render(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, parse, render);
+/// Builds and serializes what an ADD sends to the kernel for one attachment:
+/// link up, an IPv4 and an IPv6 address, two routes.
+fn netlink_build(c: &mut Criterion) {
+    use murmuration_core::netlink::{address_request, link_up_request, route_request};
+    use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
+    let value: serde_json::Value = serde_json::from_str(RESULT).expect("json");
+    let result = CniResult::from_value(&value).expect("result");
+    c.bench_function("netlink_add_batch_build", |b| {
+        b.iter(|| {
+            let mut reqs = vec![link_up_request(7)];
+            reqs.extend(result.ips.iter().map(|ip| address_request(7, ip.address)));
+            reqs.extend(result.routes.iter().map(|r| route_request(7, r, None)));
+            let mut out = Vec::with_capacity(1024);
+            for r in reqs {
+                let mut m = NetlinkMessage::new(
+                    NetlinkHeader::default(),
+                    NetlinkPayload::InnerMessage(r.msg),
+                );
+                m.finalize();
+                let start = out.len();
+                out.resize(start + m.buffer_len(), 0);
+                m.serialize(&mut out[start..]);
+            }
+            black_box(out)
+        })
+    });
+}
+
+/// Writes one attachment record (serialize, temp file, rename), as ADD does.
+fn state_write(c: &mut Criterion) {
+    use murmuration_core::state::{PodRef, Record, Store};
+    let dir = std::env::temp_dir().join(format!("mm-bench-state-{}", std::process::id()));
+    let store = Store::new(&dir);
+    let value: serde_json::Value = serde_json::from_str(RESULT).expect("json");
+    let rec: Record = serde_json::from_value(serde_json::json!({
+        "format": Record::FORMAT, "network": "sriov-net-a", "container_id": "0123456789abcdef",
+        "ifname": "net1", "netns": "/var/run/netns/pod", "mode": "veth",
+        "host_ifname": "mm0123456789abc", "pod": PodRef::default(), "ipam_allocated": true,
+        "config": serde_json::from_str::<serde_json::Value>(CONFIG).expect("json"),
+        "result": value, "created_unix": 0
+    }))
+    .expect("record");
+    c.bench_function("state_record_write", |b| {
+        b.iter(|| store.save(black_box(&rec)).expect("save"))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, parse, render, netlink_build, state_write);
 criterion_main!(benches);
