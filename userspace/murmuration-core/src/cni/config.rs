@@ -250,18 +250,21 @@ impl NetConf {
     /// For DEL: a config with an invalid value must not block a teardown, so
     /// on a validation error (code 7) the config is reduced to the keys DEL
     /// can use and parsed again. Undecodable JSON (6) and an unsupported
-    /// version (1) still fail.
-    pub fn parse_for_del(stdin: &[u8]) -> Result<Self, CniError> {
+    /// version (1) still fail. Returns the validation error that was set aside,
+    /// for the caller to log once logging is set up.
+    pub fn parse_for_del(stdin: &[u8]) -> Result<(Self, Option<CniError>), CniError> {
         let first = match Self::parse(stdin) {
             Err(e) if e.code == ErrorCode::InvalidConfig.as_u32() => e,
-            other => return other,
+            other => return other.map(|c| (c, None)),
         };
         let Ok(Value::Object(full)) = serde_json::from_slice::<Value>(stdin) else {
             return Err(first);
         };
-        const IDENTITY: [&str; 5] = ["cniVersion", "name", "type", "dataDir", "bpfPinRoot"];
-        let with_ipam = IDENTITY.iter().copied().chain(["ipam", "ipamInProcess"]);
-        for keys in [with_ipam.collect::<Vec<_>>(), IDENTITY.to_vec()] {
+        const IDENTITY: [&str; 4] = ["cniVersion", "name", "type", "dataDir"];
+        let with_ipam: Vec<&str> =
+            IDENTITY.iter().copied().chain(["ipam", "ipamInProcess"]).collect();
+        let with_pins: Vec<&str> = with_ipam.iter().copied().chain(["bpfPinRoot"]).collect();
+        for keys in [with_pins, with_ipam, IDENTITY.to_vec()] {
             let reduced: Map<String, Value> = full
                 .iter()
                 .filter(|(k, _)| keys.contains(&k.as_str()))
@@ -269,9 +272,8 @@ impl NetConf {
                 .collect();
             let bytes = serde_json::to_vec(&Value::Object(reduced)).unwrap_or_default();
             if let Ok(mut conf) = Self::parse(&bytes) {
-                tracing::warn!(error = %first, "DEL with an invalid config: using its identity only");
                 conf.raw = stdin.to_vec();
-                return Ok(conf);
+                return Ok((conf, Some(first)));
             }
         }
         Err(first)
@@ -283,7 +285,7 @@ impl NetConf {
         self.runtime.mac.or(args.mac).or(self.mac)
     }
 
-    /// Checks what ADD (and CHECK) need beyond what every verb needs. DEL and GC
+    /// Checks what ADD needs beyond what every verb needs. DEL and GC
     /// must work from state alone, so they do not call this.
     pub fn validate_for_add(&self) -> Result<(), CniError> {
         match self.mode {

@@ -216,11 +216,15 @@ fn del_tolerates_invalid_values_but_not_garbage() {
     let bad = with(json!({"vlan": 5000, "dataDir": "/tmp/x", "ipam": {"type": "host-local"}}));
     let bytes = serde_json::to_vec(&bad).expect("json");
     assert_eq!(NetConf::parse(&bytes).unwrap_err().code, 7);
-    let c = NetConf::parse_for_del(&bytes).expect("DEL still parses");
+    let (c, set_aside) = NetConf::parse_for_del(&bytes).expect("DEL still parses");
+    assert_eq!(set_aside.expect("the validation error is kept").code, 7);
     assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
     assert_eq!(c.ipam.expect("ipam kept").kind, "host-local");
     assert_eq!(c.raw, bytes, "delegates still get the runtime's config");
     assert_eq!(NetConf::parse_for_del(b"{nope").unwrap_err().code, 6);
+    let pins = with(json!({"vlan": 5000, "bpfPinRoot": 5}));
+    let (c, _) = NetConf::parse_for_del(&serde_json::to_vec(&pins).expect("json")).expect("DEL");
+    assert_eq!(c.name, "net-a", "a wrong-typed key DEL does not need is dropped too");
     let old = serde_json::to_vec(&json!({"cniVersion": "9.0.0", "name": "n"})).expect("json");
     assert_eq!(NetConf::parse_for_del(&old).unwrap_err().code, 1);
 }

@@ -61,11 +61,14 @@ fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Value
         return Ok(Some(version_reply(stdin)));
     }
     let env = CniEnv::from_vars(vars)?;
-    let conf = match env.command {
+    let (conf, set_aside) = match env.command {
         Command::Del => NetConf::parse_for_del(stdin)?,
-        _ => NetConf::parse(stdin)?,
+        _ => (NetConf::parse(stdin)?, None),
     };
     crate::log::init(conf.log_level.as_deref(), conf.log_file.as_deref());
+    if let Some(e) = set_aside {
+        tracing::warn!(error = %e, "DEL with an invalid config: using its identity only");
+    }
     let version = conf.version;
     if matches!(env.command, Command::Status | Command::Gc) && !version.is_1_1() {
         return Err(CniError::new(

@@ -150,7 +150,7 @@ impl MacAddr {
         let mut parts = s.split([':', '-']);
         for byte in &mut out {
             let part = parts.next().ok_or_else(|| invalid("MAC", s, "needs six octets"))?;
-            if part.len() != 2 {
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(invalid("MAC", s, "each octet is two hex digits"));
             }
             *byte = u8::from_str_radix(part, 16)
@@ -224,7 +224,7 @@ impl PciAddress {
         for (width, max) in widths.into_iter().zip(maxima) {
             let f = fields.next().ok_or_else(bad)?;
             let v = u32::from_str_radix(f, 16).map_err(|_| bad())?;
-            if f.len() != width || v > max {
+            if f.len() != width || v > max || !f.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad());
             }
         }
@@ -272,9 +272,14 @@ mod tests {
         assert_eq!(m.to_string(), "02:ab:cd:00:11:ff");
         assert!(!m.is_multicast());
         assert!(MacAddr::parse("01:00:5e:00:00:01").expect("valid").is_multicast());
-        for bad in
-            ["", "02:ab:cd:00:11", "02:ab:cd:00:11:ff:00", "0g:00:00:00:00:00", "2:0:0:0:0:0"]
-        {
+        for bad in [
+            "",
+            "02:ab:cd:00:11",
+            "02:ab:cd:00:11:ff:00",
+            "0g:00:00:00:00:00",
+            "2:0:0:0:0:0",
+            "+2:00:00:00:00:01",
+        ] {
             assert!(MacAddr::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -283,7 +288,9 @@ mod tests {
     fn pci_addresses() {
         assert_eq!(PciAddress::parse("0000:03:00.1").expect("valid").as_ref(), "0000:03:00.1");
         assert_eq!(PciAddress::parse("03:10.7").expect("valid").as_ref(), "0000:03:10.7");
-        for bad in ["", "03:00", "0000:03:00.8", "0000:03:20.0", "000:03:00.0", "zz:00.0"] {
+        for bad in
+            ["", "03:00", "0000:03:00.8", "0000:03:20.0", "000:03:00.0", "zz:00.0", "0000:+3:00.1"]
+        {
             assert!(PciAddress::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -12,7 +12,10 @@ fn unavailable(msg: impl Into<String>) -> CniError {
 pub fn status(call: &Call<'_>) -> Result<(), CniError> {
     let conf = &call.conf;
     if conf.mode != Mode::Veth {
-        return Err(unavailable(format!("mode {:?} is not available in this build", conf.mode)));
+        return Err(unavailable(format!(
+            "mode {} is not available in this build",
+            conf.mode.as_str()
+        )));
     }
     if let Some(master) = &conf.master {
         let mut host = open_host_netlink().map_err(|e| unavailable(e.msg))?;
