@@ -9,6 +9,7 @@ mod demo;
 mod setup;
 mod sh;
 mod test;
+mod vm;
 
 use std::process::ExitCode;
 
@@ -28,12 +29,14 @@ enum Command {
     Setup,
     /// Build the release CNI plugin and print the path of the binary.
     Build,
-    /// Run setup, lints, the unprivileged tests and the privileged (netns) tests.
+    /// Run setup, lints, the unprivileged tests, the privileged (netns) tests and the VM tier.
     Test(test::TestArgs),
     /// Run the plugin end to end in throwaway network namespaces (needs root).
     Demo,
     /// Run the benchmarks and regenerate docs/bench/ (needs root).
     Bench(bench::BenchArgs),
+    /// Run the QEMU test tier (SR-IOV VFs, 802.1Q) in a guest with a real kernel.
+    Vm(vm::VmArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::Vm(args) => setup::run().and_then(|()| vm::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,7 +17,21 @@ const APT_PACKAGES: &[&str] = &[
     "tcpdump",
     "iptables",
     "iputils-ping",
+    // The VM tier's guest userland (copied into its initramfs; see xtask/src/vm/).
+    "busybox-static",
+    "ethtool",
+    "linuxptp",
+    "bpftool",
 ];
+
+/// Packages from bookworm-backports: QEMU 10 has the `igb` NIC (7.2 has not).
+const BACKPORTS_PACKAGES: &[&str] = &["qemu-system-x86"];
+
+/// The deb822 source for bookworm-backports (same mirror and keyring as Debian's own).
+const BACKPORTS_SOURCE: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
+const BACKPORTS_DEB822: &str = "Types: deb\nURIs: http://deb.debian.org/debian\n\
+    Suites: bookworm-backports\nComponents: main\n\
+    Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n";
 
 /// A rustup component or target for one toolchain.
 #[derive(Debug)]
@@ -33,7 +47,10 @@ const RUSTUP_COMPONENTS: &[RustupItem] = &[
 ];
 
 /// Rustup targets, e.g. `RustupItem { toolchain: "1.95.0", name: "x86_64-unknown-linux-musl" }`.
-const RUSTUP_TARGETS: &[RustupItem] = &[];
+const RUSTUP_TARGETS: &[RustupItem] = &[
+    // Static test binaries and plugin for the VM tier's bare guest.
+    RustupItem { toolchain: "stable", name: "x86_64-unknown-linux-musl" },
+];
 
 /// A tool installed with `cargo install <krate> --version <version> --locked`.
 #[derive(Debug)]
@@ -59,29 +76,68 @@ pub fn run() -> Result<()> {
 }
 
 fn apt_packages() -> Result<()> {
-    let mut missing = Vec::new();
-    for &package in APT_PACKAGES {
-        if !dpkg_installed(package)? {
-            missing.push(package);
-        }
-    }
-    if missing.is_empty() {
-        eprintln!("setup: Debian packages present: {}", APT_PACKAGES.join(" "));
+    let new_source = ensure_backports_source()?;
+    let missing: Vec<&str> =
+        APT_PACKAGES.iter().copied().filter(|p| !dpkg_installed(p).unwrap_or(false)).collect();
+    let missing_bpo: Vec<&str> = BACKPORTS_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !backport_installed(p).unwrap_or(false))
+        .collect();
+    let update = new_source || !backports_indexed()?;
+    if missing.is_empty() && missing_bpo.is_empty() && !update {
+        let all = [APT_PACKAGES, BACKPORTS_PACKAGES].concat();
+        eprintln!("setup: Debian packages present: {}", all.join(" "));
         return Ok(());
     }
     if !sh::is_root() {
         bail!(
             "missing Debian packages: {}; run `cargo xtask setup` as root to install them",
-            missing.join(" ")
+            [missing.as_slice(), missing_bpo.as_slice()].concat().join(" ")
         );
     }
     sh::run(Command::new("apt-get").args(["update", "-q"]))?;
+    apt_install(&[], &missing)?;
+    apt_install(&["-t", "bookworm-backports"], &missing_bpo)
+}
+
+fn apt_install(suite: &[&str], packages: &[&str]) -> Result<()> {
+    if packages.is_empty() {
+        return Ok(());
+    }
     sh::run(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
             .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing),
+            .args(suite)
+            .args(packages),
     )
+}
+
+/// Writes the backports source if it is missing; `true` when written now.
+fn ensure_backports_source() -> Result<bool> {
+    let path = std::path::Path::new(BACKPORTS_SOURCE);
+    if path.exists() {
+        return Ok(false);
+    }
+    if !sh::is_root() {
+        bail!("{BACKPORTS_SOURCE} is missing; run `cargo xtask setup` as root to add it");
+    }
+    eprintln!("setup: adding {BACKPORTS_SOURCE}");
+    std::fs::write(path, BACKPORTS_DEB822).context("writing the backports source")?;
+    Ok(true)
+}
+
+/// Whether apt's lists know bookworm-backports (the VM tier resolves its kernel there).
+fn backports_indexed() -> Result<bool> {
+    let policy = sh::capture(Command::new("apt-cache").arg("policy"))?;
+    Ok(policy.contains("bookworm-backports"))
+}
+
+/// Installed from backports (a bookworm version of the same package is not enough).
+fn backport_installed(package: &str) -> Result<bool> {
+    let version = sh::capture(Command::new("dpkg-query").args(["-W", "-f=${Version}", package]));
+    Ok(dpkg_installed(package)? && version.is_ok_and(|v| v.contains("~bpo")))
 }
 
 fn dpkg_installed(package: &str) -> Result<bool> {

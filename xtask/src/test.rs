@@ -1,23 +1,25 @@
-//! `cargo xtask test`: setup, lints, unprivileged tests, privileged netns tests.
+//! `cargo xtask test`: setup, lints, unprivileged tests, privileged netns tests,
+//! the QEMU VM tier.
 //!
 //! Privileged tests are `#[ignore = "privileged: ..."]` tests that need root and
 //! network namespaces; they run as `cargo test --workspace -- --ignored`. Without
-//! root that tier is SKIPPED, and a skip fails the run unless `--allow-skip`.
+//! root that tier is SKIPPED; without QEMU the VM tier is SKIPPED (see
+//! [`crate::vm`]). A skip fails the run unless `--allow-skip`.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::{setup, sh};
+use crate::{setup, sh, vm};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// Which tiers to run: `unit` (fmt, clippy, unprivileged tests), `netns`
-    /// (privileged tests in private network namespaces) or `all`.
+    /// (privileged tests in private network namespaces), `vm` (the QEMU tier) or `all`.
     #[arg(long, value_enum, default_value_t = Tier::All)]
     tier: Tier,
-    /// Exit 0 even if the privileged tier is skipped for lack of root.
+    /// Exit 0 even if a tier is skipped (no root for netns, no QEMU for vm).
     #[arg(long)]
     allow_skip: bool,
 }
@@ -26,6 +28,7 @@ pub struct TestArgs {
 enum Tier {
     Unit,
     Netns,
+    Vm,
     All,
 }
 
@@ -46,11 +49,15 @@ struct Step {
 pub fn run(args: &TestArgs) -> Result<()> {
     let mut steps = vec![timed("setup", setup::run)];
     if matches!(steps[0].outcome, Outcome::Passed) {
-        if args.tier != Tier::Netns {
+        let wants = |tier: Tier| args.tier == tier || args.tier == Tier::All;
+        if wants(Tier::Unit) {
             steps.extend(unit_tier());
         }
-        if args.tier != Tier::Unit {
+        if wants(Tier::Netns) {
             steps.push(netns_tier());
+        }
+        if wants(Tier::Vm) {
+            steps.push(vm_tier());
         }
     }
     print_summary(&steps);
@@ -62,6 +69,14 @@ fn unit_tier() -> Vec<Step> {
         timed("fmt", || cargo(&["fmt", "--all", "--check"])),
         timed("clippy", || {
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+        }),
+        // The VM tests only exist for the guest's musl target.
+        timed("clippy-vm", || {
+            let musl = ["--target", "x86_64-unknown-linux-musl", "--tests"];
+            cargo(
+                &[&["clippy", "-p", "murmuration-vm-tests"][..], &musl, &["--", "-D", "warnings"]]
+                    .concat(),
+            )
         }),
         timed("unit", || cargo(&["test", "--workspace", "--no-fail-fast"])),
     ]
@@ -78,6 +93,23 @@ fn netns_tier() -> Step {
         };
     }
     timed("netns", || cargo(&["test", "--workspace", "--no-fail-fast", "--", "--ignored"]))
+}
+
+/// The guest's hard limit: far above the tier's usual few minutes.
+const VM_LIMIT: Duration = Duration::from_secs(900);
+
+fn vm_tier() -> Step {
+    eprintln!("\n==> vm");
+    let start = Instant::now();
+    let outcome = match vm::tier(None, VM_LIMIT) {
+        Ok(vm::Outcome::Passed) => Outcome::Passed,
+        Ok(vm::Outcome::Skipped(why)) => Outcome::Skipped(why),
+        Err(err) => {
+            eprintln!("==> vm FAILED: {err:#}");
+            Outcome::Failed(format!("{err:#}"))
+        }
+    };
+    Step { name: "vm", outcome, duration: start.elapsed() }
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
@@ -122,10 +154,10 @@ fn verdict(steps: &[Step], allow_skip: bool) -> Result<()> {
     let skipped = steps.iter().any(|step| matches!(step.outcome, Outcome::Skipped(_)));
     match (skipped, allow_skip) {
         (true, false) => {
-            bail!("the privileged tier was SKIPPED; run as root, or pass --allow-skip")
+            bail!("a tier was SKIPPED (see the summary); fix that, or pass --allow-skip")
         }
         (true, true) => {
-            eprintln!("\nPASSED WITH SKIPS: the privileged tier did NOT run (--allow-skip)")
+            eprintln!("\nPASSED WITH SKIPS: a tier did NOT run (--allow-skip)")
         }
         (false, _) => eprintln!("\nall selected tiers passed"),
     }

@@ -153,10 +153,10 @@ fn cases() -> Vec<Case> {
         case("ipam type is a path", 7, env_ok, |c| c["ipam"]["type"] = json!("../host-local")),
         case("no name", 7, env_ok, |c| drop(c.as_object_mut().map(|o| o.remove("name")))),
         case("ipam not on CNI_PATH", 104, env_ok, |c| c["ipam"]["type"] = json!("mmt-no-ipam")),
-        case("vlan mode in this build", 105, env_ok, |c| {
+        case("vlan mode with a missing master", 7, env_ok, |c| {
             (c["mode"], c["master"], c["vlan"]) = (json!("vlan"), json!("mmt-nomaster"), json!(5));
         }),
-        case("sriov mode in this build", 105, env_ok, |c| {
+        case("sriov mode with a missing VF (no SR-IOV here)", 106, env_ok, |c| {
             (c["mode"], c["deviceID"]) = (json!("sriov"), json!("0000:03:00.1"));
         }),
     ]

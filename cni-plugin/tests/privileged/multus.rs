@@ -97,7 +97,10 @@ fn device_id_without_mode_selects_sriov_and_fails_cleanly() {
     for (what, conf) in cases {
         let env = Env::attachment("ADD", Some(&pod), "ctr-m", "net1").set("CNI_ARGS", K8S_ARGS);
         let err = w.run(&env, &conf).error();
-        assert_eq!(err["code"], 105, "{what} selects sriov, not available here: {err}");
+        // This host has no SR-IOV: the VF's sysfs device is missing.
+        assert_eq!(err["code"], 106, "{what} selects sriov, whose VF is missing here: {err}");
+        let msg = err["msg"].as_str().expect("msg");
+        assert!(msg.contains("0000:03:00.1") && msg.contains("not found"), "{what}: {err}");
         w.assert_clean(&[&pod]);
         // Its DEL (Multus retries it) is harmless.
         let del = Env::attachment("DEL", Some(&pod), "ctr-m", "net1").set("CNI_ARGS", K8S_ARGS);

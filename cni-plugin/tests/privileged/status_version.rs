@@ -63,12 +63,13 @@ fn status_needs_the_ipam_binary() {
 
 #[test]
 #[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
-fn status_reports_modes_this_build_lacks() {
+fn status_reports_a_missing_vf() {
     let w = World::new();
     let mut conf = w.conf("1.1.0");
     conf["deviceID"] = json!("0000:03:00.1");
     let err = w.run(&status_env(), &conf).error();
-    assert_eq!(err["code"], 50, "sriov is not available: {err}");
+    assert_eq!(err["code"], 50, "the VF does not exist on this host: {err}");
+    assert!(err["msg"].as_str().expect("msg").contains("0000:03:00.1"), "{err}");
     w.assert_clean(&[]);
 }
 

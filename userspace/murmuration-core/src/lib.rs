@@ -3,11 +3,12 @@
 //! - [`cni`]: the protocol (env, config, results, errors, versions) and the
 //!   plugin entry point.
 //! - [`ops`]: the verbs ADD, DEL, CHECK, STATUS and GC.
-//! - [`attach`]: attachment modes (veth today; SR-IOV and VLAN are shaped in).
+//! - [`attach`]: attachment modes (veth, SR-IOV VFs, 802.1Q subinterfaces).
 //! - [`datapath`]: the eBPF fast path of veth attachments (maps, programs, pins).
 //! - [`ipam`]: IP address management behind one trait.
 //! - [`netlink`], [`netns`]: kernel access, without shelling out.
 //! - [`state`]: per-attachment records and locks under `dataDir`.
+//! - [`sysfs`]: SR-IOV topology (a VF's PF and index) from an injectable sysfs root.
 
 pub mod attach;
 pub mod cni;
@@ -18,3 +19,4 @@ pub mod netlink;
 pub mod netns;
 pub mod ops;
 pub mod state;
+pub mod sysfs;

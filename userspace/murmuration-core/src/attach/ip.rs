@@ -7,6 +7,7 @@ use crate::cni::result::{CniResult, Route};
 use crate::netlink::{
     Netlink, NetlinkError, Request, address_request, link_up_request, route_request,
 };
+use crate::netns::NetNs;
 
 pub fn netlink_error(e: &NetlinkError) -> CniError {
     CniError::new(ErrorCode::Netlink, chain(e))
@@ -27,6 +28,30 @@ pub fn apply(nl: &mut Netlink, index: u32, result: &CniResult) -> Result<(), Cni
     reqs.extend(result.ips.iter().map(|ip| address_request(index, ip.address)));
     reqs.extend(result.routes.iter().map(|r| route_request(index, r, gateway_for(result, r))));
     nl.batch(reqs).map_err(|e| netlink_error(&e).context("configuring pod addresses"))
+}
+
+/// Like [`apply`], but the addresses go on before the link comes up, so that
+/// `arp_notify` (see [`announce`]) announces them when it does.
+pub fn apply_then_up(nl: &mut Netlink, index: u32, result: &CniResult) -> Result<(), CniError> {
+    let mut reqs: Vec<Request> =
+        result.ips.iter().map(|ip| address_request(index, ip.address)).collect();
+    reqs.push(link_up_request(index));
+    reqs.extend(result.routes.iter().map(|r| route_request(index, r, gateway_for(result, r))));
+    nl.batch(reqs).map_err(|e| netlink_error(&e).context("configuring pod addresses"))
+}
+
+/// Asks the kernel to announce the interface's addresses when it comes up or
+/// changes MAC: gratuitous ARP (`arp_notify`) and unsolicited neighbour
+/// advertisements (`ndisc_notify`). Best effort: a pod without IPv4 or IPv6
+/// has no such knob, and a missing announcement is not worth failing ADD.
+pub fn announce(ns: &NetNs, ifname: &str) {
+    let knobs = [
+        format!("/proc/sys/net/ipv4/conf/{ifname}/arp_notify"),
+        format!("/proc/sys/net/ipv6/conf/{ifname}/ndisc_notify"),
+    ];
+    // /proc/sys/net belongs to the namespace of the thread that opens it.
+    let written = ns.run(move || knobs.iter().filter(|k| std::fs::write(k, "1").is_ok()).count());
+    tracing::debug!(?written, ifname, "address announcements enabled");
 }
 
 #[cfg(test)]

@@ -4,18 +4,22 @@
 //! interfaces; its `teardown` works from the [`Record`] alone, because DEL may
 //! arrive without the pod namespace or the original config.
 
+pub mod devinfo;
 pub mod fastpath;
 pub mod ip;
+pub mod restore;
+pub mod sriov;
 pub mod veth;
+pub mod vlan;
 
 use crate::cni::config::{Mode, NetConf};
 use crate::cni::env::AttachmentId;
-use crate::cni::error::{CniError, ErrorCode};
+use crate::cni::error::CniError;
 use crate::cni::result::{CniResult, Interface};
 use crate::cni::types::MacAddr;
 use crate::netlink::Netlink;
 use crate::netns::NetNs;
-use crate::state::{DatapathRecord, Record};
+use crate::state::{DatapathRecord, Record, Store};
 
 /// What an ADD has at hand once validation and IPAM are done.
 #[derive(Debug)]
@@ -27,6 +31,10 @@ pub struct AddContext<'a> {
     pub pod: &'a mut Netlink,
     pub mac: Option<MacAddr>,
     pub ipam: &'a CniResult,
+    pub store: &'a Store,
+    /// The attachment's record; modes that change existing devices save
+    /// their original state into it before changing anything.
+    pub record: &'a mut Record,
 }
 
 /// What setup made: the result's interfaces and which one is in the pod.
@@ -38,18 +46,18 @@ pub struct Attached {
     pub datapath: Option<DatapathRecord>,
 }
 
-fn not_yet(mode: Mode) -> CniError {
-    CniError::new(
-        ErrorCode::Unsupported,
-        format!("mode {} is not available in this build", mode.as_str()),
-    )
-}
-
 /// Fails before anything is allocated when this build cannot serve `mode`.
 pub fn ensure_available(mode: Mode) -> Result<(), CniError> {
     match mode {
-        Mode::Veth => Ok(()),
-        m @ (Mode::Sriov | Mode::Vlan) => Err(not_yet(m)),
+        Mode::Veth | Mode::Sriov | Mode::Vlan => Ok(()),
+    }
+}
+
+/// Checks the device a mode needs (an SR-IOV VF must exist), before IPAM runs.
+pub fn check_device(conf: &NetConf) -> Result<(), CniError> {
+    match conf.mode {
+        Mode::Sriov => sriov::check_device(conf),
+        Mode::Veth | Mode::Vlan => Ok(()),
     }
 }
 
@@ -72,15 +80,16 @@ pub fn needs_intent_record(mode: Mode) -> bool {
 pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     match ctx.conf.mode {
         Mode::Veth => veth::setup(ctx),
-        m @ (Mode::Sriov | Mode::Vlan) => Err(not_yet(m)),
+        Mode::Sriov => sriov::setup(ctx),
+        Mode::Vlan => vlan::setup(ctx),
     }
 }
 
 /// Undoes `setup`; already-gone interfaces count as done.
-pub fn teardown(rec: &Record, host: &mut Netlink) -> Result<(), CniError> {
+pub fn teardown(rec: &Record, store: &Store, host: &mut Netlink) -> Result<(), CniError> {
     match rec.mode {
         Mode::Veth => veth::teardown(rec, host),
-        // Nothing of these modes can have been made by this build.
-        Mode::Sriov | Mode::Vlan => Ok(()),
+        Mode::Sriov => restore::teardown(rec, store, host),
+        Mode::Vlan => vlan::teardown(rec),
     }
 }

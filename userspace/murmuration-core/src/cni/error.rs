@@ -32,6 +32,8 @@ pub enum ErrorCode {
     IpamExec = 104,
     /// The requested attachment mode or feature is not available on this node.
     Unsupported = 105,
+    /// SR-IOV: the VF named by `deviceID` is missing, not a VF, or held by a live pod.
+    Device = 106,
 }
 
 impl ErrorCode {

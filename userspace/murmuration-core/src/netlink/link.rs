@@ -6,6 +6,7 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
+    Prop,
 };
 
 use super::{Netlink, NetlinkError, Request};
@@ -19,22 +20,38 @@ pub struct LinkInfo {
     pub mac: Option<MacAddr>,
     pub mtu: Option<u32>,
     pub up: bool,
+    /// Alternative names (`IFLA_PROP_LIST`).
+    pub altnames: Vec<String>,
+    /// The parent device (a PCI address for a VF or a NIC).
+    pub parent_dev: Option<String>,
 }
 
 impl LinkInfo {
-    fn from_message(m: &LinkMessage) -> Self {
+    pub(super) fn from_message(m: &LinkMessage) -> Self {
         let mut info = LinkInfo {
             index: m.header.index,
             name: String::new(),
             mac: None,
             mtu: None,
             up: m.header.flags.contains(LinkFlags::Up),
+            altnames: Vec::new(),
+            parent_dev: None,
         };
         for a in &m.attributes {
             match a {
                 LinkAttribute::IfName(n) => info.name.clone_from(n),
                 LinkAttribute::Address(b) => info.mac = MacAddr::from_slice(b),
                 LinkAttribute::Mtu(v) => info.mtu = Some(*v),
+                LinkAttribute::ParentDevName(p) => info.parent_dev = Some(p.clone()),
+                LinkAttribute::PropList(props) => {
+                    info.altnames = props
+                        .iter()
+                        .filter_map(|p| match p {
+                            Prop::AltIfName(n) => Some(n.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                }
                 _ => {}
             }
         }
@@ -53,7 +70,7 @@ pub struct VethSpec<'a> {
     pub mtu: Option<u32>,
 }
 
-fn up_message(index: u32) -> LinkMessage {
+pub(super) fn up_message(index: u32) -> LinkMessage {
     let mut m = LinkMessage::default();
     m.header.index = index;
     m.header.flags = LinkFlags::Up;

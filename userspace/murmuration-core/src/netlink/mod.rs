@@ -6,6 +6,8 @@
 
 mod addr;
 mod link;
+mod link_ops;
+mod vf;
 
 use std::io;
 
@@ -18,6 +20,8 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 pub use addr::{address_request, route_message, route_request};
 pub use link::{LinkInfo, VethSpec, link_up_request};
+pub use link_ops::VlanSpec;
+pub use vf::{VfChange, VfState, vf_state_from};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
@@ -47,6 +51,11 @@ impl NetlinkError {
             self.errno(),
             Some(libc::ENODEV | libc::ENOENT | libc::ESRCH | libc::EADDRNOTAVAIL)
         )
+    }
+
+    /// The driver refused an address (igbvf: the VF may not override a MAC its PF set).
+    pub fn is_addr_not_avail(&self) -> bool {
+        self.errno() == Some(libc::EADDRNOTAVAIL)
     }
 
     pub fn is_exists(&self) -> bool {

@@ -22,6 +22,7 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
     let conf = &call.conf;
     conf.validate_for_add()?;
     attach::ensure_available(conf.mode)?;
+    attach::check_device(conf)?;
     let id = call.env.attachment()?;
     let netns_path = call
         .env
@@ -65,6 +66,8 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
             pod: &mut pod,
             mac,
             ipam: &ipam_result,
+            store: &store,
+            record: &mut rec,
         };
         attach::setup(&mut ctx)
     });
@@ -132,6 +135,7 @@ fn new_record(
         datapath: None,
         result: None,
         created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        vf: None,
     })
 }
 

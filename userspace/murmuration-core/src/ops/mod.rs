@@ -85,7 +85,7 @@ pub fn release(
     vars: &HashMap<String, String>,
 ) -> Vec<CniError> {
     let mut errors = Vec::new();
-    if let Err(e) = attach::teardown(rec, host) {
+    if let Err(e) = attach::teardown(rec, store, host) {
         errors.push(e.context(format!("tearing down {}", rec.ifname)));
     }
     // The IPAM that allocated is the one in the recorded config; the caller's

@@ -11,11 +11,9 @@ fn unavailable(msg: impl Into<String>) -> CniError {
 
 pub fn status(call: &Call<'_>) -> Result<(), CniError> {
     let conf = &call.conf;
-    if conf.mode != Mode::Veth {
-        return Err(unavailable(format!(
-            "mode {} is not available in this build",
-            conf.mode.as_str()
-        )));
+    crate::attach::ensure_available(conf.mode).map_err(|e| unavailable(e.msg))?;
+    if conf.mode == Mode::Sriov && conf.device.is_some() {
+        crate::attach::check_device(conf).map_err(|e| unavailable(e.msg))?;
     }
     if let Some(master) = &conf.master {
         let mut host = open_host_netlink().map_err(|e| unavailable(e.msg))?;

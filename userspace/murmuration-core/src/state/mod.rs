@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
-pub use record::{DatapathRecord, PodRef, Record};
+pub use record::{DatapathRecord, NetdevState, PodRef, Record, VfRecord};
 
 use crate::cni::env::AttachmentId;
 
@@ -117,6 +117,15 @@ impl Store {
     /// Serializes every verb on one attachment.
     pub fn lock_attachment(&self, id: &AttachmentId) -> Result<Lock, StateError> {
         self.lock_file(self.lock_path(id), FlockArg::LockExclusive)
+    }
+
+    /// Serializes every change to one device (an SR-IOV VF, by PCI address),
+    /// whichever attachment makes it.
+    pub fn lock_device(&self, pci: &str) -> Result<Lock, StateError> {
+        self.lock_file(
+            self.root.join("locks").join(format!("dev-{pci}.lock")),
+            FlockArg::LockExclusive,
+        )
     }
 
     pub fn load(&self, id: &AttachmentId) -> Result<Option<Record>, StateError> {

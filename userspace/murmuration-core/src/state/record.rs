@@ -12,6 +12,7 @@ use crate::cni::config::Mode;
 use crate::cni::env::AttachmentId;
 use crate::cni::result::CniResult;
 use crate::cni::types::{ContainerId, IfName, MacAddr};
+use crate::netlink::VfState;
 
 /// The Kubernetes pod an attachment belongs to, from `CNI_ARGS` (may be empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +79,42 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<CniResult>,
     pub created_unix: u64,
+    /// SR-IOV: the VF and its state before ADD touched it (written before the
+    /// first change, so DEL can restore it whatever happened after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vf: Option<VfRecord>,
+}
+
+/// A VF netdev's own state (kernel-driver VFs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetdevState {
+    pub name: String,
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+    pub up: bool,
+    #[serde(default)]
+    pub altnames: Vec<String>,
+}
+
+/// The VF an SR-IOV attachment holds and what it looked like before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VfRecord {
+    pub pci: String,
+    pub pf_pci: String,
+    pub pf_netdev: String,
+    pub index: u32,
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// Bound to a userspace driver (vfio-pci, uio): no netdev work.
+    #[serde(default)]
+    pub userspace: bool,
+    /// PF-side state (admin MAC, VLAN, spoofchk, trust, link state, rates).
+    pub original: VfState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netdev: Option<NetdevState>,
+    /// The NPWG device-info file this attachment wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_info_file: Option<PathBuf>,
 }
 
 impl Record {

@@ -1,0 +1,210 @@
+//! ADD/CHECK/DEL of real igbvf VFs: requested state applied, original state restored.
+#![cfg(target_env = "musl")]
+
+use std::time::Duration;
+
+use murmuration_vm_tests::cmd::{ip, link, link_names};
+use murmuration_vm_tests::cni::Cni;
+use murmuration_vm_tests::pod::Pod;
+use murmuration_vm_tests::sriov::{Sriov, netdev_of};
+use serde_json::{Value, json};
+
+fn sriov_conf(cni: &Cni, pci: &str, addr: &str) -> Value {
+    let mut c = cni.conf("sriov");
+    c["deviceID"] = json!(pci);
+    c["ipam"] = json!({"type": "static", "addresses": [{"address": addr}]});
+    c
+}
+
+/// Host-side view of a VF netdev by its original name: exists, no altnames.
+fn assert_home(s: &Sriov, index: u32, name: &str, mac: &Value, mtu: &Value) {
+    let vf = &s.vfs[index as usize];
+    assert_eq!(netdev_of(&vf.pci).as_deref(), Some(name), "VF {index} back under its name");
+    let l = link(None, name).expect("VF netdev in the host");
+    assert_eq!(&l["address"], mac, "VF {index} netdev MAC restored");
+    assert_eq!(&l["mtu"], mtu, "VF {index} MTU restored");
+    assert!(l.get("altnames").is_none(), "no leftover altname: {l}");
+}
+
+#[test]
+fn kernel_vf_add_check_del_applies_and_restores_everything() {
+    let s = Sriov::fresh();
+    let vf = s.vfs[1].clone();
+    // A non-default original state, so restoring it is observable.
+    ip(&["link", "set", &s.pf, "vf", "1", "vlan", "7", "spoofchk", "off"]);
+    ip(&["link", "property", "add", "dev", &vf.netdev, "altname", "vfone"]);
+    let before = link(None, &vf.netdev).expect("VF netdev");
+    let orig_info = s.vf_info(1);
+    let cni = Cni::new("life");
+    let pod = Pod::new("life");
+    let mut conf = sriov_conf(&cni, &vf.pci, "10.60.0.2/24");
+    for (k, v) in [
+        ("mac", json!("02:aa:00:00:00:01")),
+        ("vlan", json!(100)),
+        ("vlanQoS", json!(3)),
+        ("spoofchk", json!("on")),
+        ("trust", json!("on")),
+        ("max_tx_rate", json!(100)),
+        ("mtu", json!(1400)),
+    ] {
+        conf[k] = v;
+    }
+    let r = cni.call("ADD", Some(&pod.path()), "c-life", "net1", &conf).result();
+    assert_eq!(r["interfaces"][0]["name"], "net1");
+    assert_eq!(r["interfaces"][0]["mac"], "02:aa:00:00:00:01");
+    assert_eq!(r["interfaces"][0]["pciID"], vf.pci.as_str());
+
+    let info = s.vf_info(1);
+    assert_eq!(info["address"], "02:aa:00:00:00:01", "{info}");
+    assert_eq!(info["vlan_list"][0]["vlan"], 100, "{info}");
+    assert_eq!(info["vlan_list"][0]["qos"], 3, "{info}");
+    assert_eq!(info["spoofchk"], true);
+    assert_eq!(info["trust"], true);
+    assert_eq!(info["rate"]["max_tx"], 100, "{info}");
+    let p = link(Some(&pod.name), "net1").expect("net1 in the pod");
+    assert_eq!(p["address"], "02:aa:00:00:00:01");
+    assert_eq!(p["mtu"], 1400);
+    assert!(p["flags"].as_array().expect("flags").contains(&json!("UP")));
+    assert!(
+        p.get("altnames")
+            .is_none_or(|a| !a.as_array().expect("altnames").contains(&json!(vf.netdev))),
+        "the old name is not an altname in the pod: {p}"
+    );
+    assert!(pod.ip(&["-4", "addr", "show", "dev", "net1"]).contains("10.60.0.2/24"));
+    assert!(link(None, &vf.netdev).is_none(), "VF left the host namespace");
+
+    let mut check = conf.clone();
+    check["prevResult"] = r.clone();
+    cni.call("CHECK", Some(&pod.path()), "c-life", "net1", &check).result();
+
+    cni.call("DEL", Some(&pod.path()), "c-life", "net1", &conf).result();
+    assert!(link(Some(&pod.name), "net1").is_none());
+    let after = s.vf_info(1);
+    for key in ["address", "vlan_list", "spoofchk", "trust", "rate", "link_state"] {
+        assert_eq!(after[key], orig_info[key], "PF-side {key} restored: {after} vs {orig_info}");
+    }
+    let l = link(None, &vf.netdev).expect("VF netdev back");
+    assert_eq!(l["address"], before["address"]);
+    assert_eq!(l["mtu"], before["mtu"]);
+    assert_eq!(l["altnames"], json!(["vfone"]), "original altnames only: {l}");
+    assert!(cni.records().is_empty(), "record removed");
+}
+
+#[test]
+fn del_without_device_id_with_empty_netns_after_netns_deletion_and_twice() {
+    let s = Sriov::fresh();
+    let cni = Cni::new("dels");
+    let cases = [("nodev", 2), ("nonetns", 3), ("deleted", 4)];
+    for (case, i) in cases {
+        let vf = s.vfs[i].clone();
+        let before = link(None, &vf.netdev).expect("VF");
+        let orig = s.vf_info(i as u32);
+        let mut pod = Pod::new(case);
+        let mut conf = sriov_conf(&cni, &vf.pci, &format!("10.61.0.{i}/24"));
+        conf["mac"] = json!(format!("02:bb:00:00:00:0{i}"));
+        conf["vlan"] = json!(200);
+        let cid = format!("c-{case}");
+        cni.call("ADD", Some(&pod.path()), &cid, "net1", &conf).result();
+        let mut del_conf = conf.clone();
+        let netns = match case {
+            "nodev" => {
+                del_conf.as_object_mut().expect("conf").remove("deviceID");
+                del_conf.as_object_mut().expect("conf").remove("ipam");
+                Some(pod.path())
+            }
+            "nonetns" => None,
+            _ => {
+                pod.delete();
+                None
+            }
+        };
+        cni.call("DEL", netns.as_deref(), &cid, "net1", &del_conf).result();
+        cni.call("DEL", netns.as_deref(), &cid, "net1", &del_conf).result();
+        assert_home(&s, i as u32, &vf.netdev, &before["address"], &before["mtu"]);
+        let info = s.vf_info(i as u32);
+        assert_eq!(info["address"], orig["address"], "{case}: admin MAC restored: {info}");
+        assert_eq!(info["vlan_list"], orig["vlan_list"], "{case}: VLAN restored: {info}");
+        assert_ne!(info["address"], conf["mac"], "{case}: the pod's MAC is gone");
+    }
+    assert!(cni.records().is_empty());
+}
+
+#[test]
+fn a_vf_held_by_a_live_pod_is_refused_and_taken_over_from_a_dead_one() {
+    let s = Sriov::fresh();
+    let vf = s.vfs[5].clone();
+    let cni = Cni::new("held");
+    let pod_a = Pod::new("held-a");
+    let pod_b = Pod::new("held-b");
+    let conf = sriov_conf(&cni, &vf.pci, "10.62.0.2/24");
+    cni.call("ADD", Some(&pod_a.path()), "c-a", "net1", &conf).result();
+    let err = cni.call("ADD", Some(&pod_b.path()), "c-b", "net1", &conf).error();
+    assert_eq!(err["code"], 106, "{err}");
+    assert!(err["msg"].as_str().expect("msg").contains("held by attachment c-a/net1"), "{err}");
+    assert!(link(Some(&pod_b.name), "net1").is_none(), "nothing made in the second pod");
+    assert!(link(Some(&pod_a.name), "net1").is_some(), "first pod keeps its VF");
+    cni.call("DEL", Some(&pod_a.path()), "c-a", "net1", &conf).result();
+    cni.call("ADD", Some(&pod_b.path()), "c-b", "net1", &conf).result();
+    cni.call("DEL", Some(&pod_b.path()), "c-b", "net1", &conf).result();
+    assert!(cni.records().is_empty());
+}
+
+#[test]
+fn a_missing_vf_fails_clearly_and_changes_nothing() {
+    let _s = Sriov::fresh();
+    let cni = Cni::new("missing");
+    let pod = Pod::new("missing");
+    let conf = sriov_conf(&cni, "0000:09:1f.7", "10.63.0.2/24");
+    let err = cni.call("ADD", Some(&pod.path()), "c-m", "net1", &conf).error();
+    assert_eq!(err["code"], 106, "{err}");
+    assert!(err["msg"].as_str().expect("msg").contains("0000:09:1f.7"), "{err}");
+    assert_eq!(link_names(Some(&pod.name)), ["lo"]);
+    assert!(cni.records().is_empty());
+}
+
+#[test]
+fn seven_vfs_attached_and_released_concurrently_leave_nothing_behind() {
+    let s = Sriov::fresh();
+    let cni = Cni::new("seven");
+    let host_before = {
+        let mut v = link_names(None);
+        v.sort();
+        v
+    };
+    let pods: Vec<Pod> = (0..7).map(|i| Pod::new(&format!("seven{i}"))).collect();
+    let confs: Vec<Value> = s
+        .vfs
+        .iter()
+        .map(|vf| sriov_conf(&cni, &vf.pci, &format!("10.64.0.{}/24", vf.index + 10)))
+        .collect();
+    let run = |cmd: &'static str| {
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..7)
+                .map(|i| {
+                    let (pod, conf, cni) = (&pods[i], &confs[i], &cni);
+                    sc.spawn(move || {
+                        cni.call(cmd, Some(&pod.path()), &format!("c-{i}"), "net1", conf)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().expect("thread")).collect::<Vec<_>>()
+        })
+    };
+    for (i, r) in run("ADD").into_iter().enumerate() {
+        let r = r.result();
+        assert_eq!(r["interfaces"][0]["pciID"], s.vfs[i].pci.as_str());
+        assert!(link(Some(&pods[i].name), "net1").is_some());
+    }
+    assert_eq!(cni.records().len(), 7);
+    for r in run("DEL") {
+        r.result();
+    }
+    let mut host_after = link_names(None);
+    host_after.sort();
+    assert_eq!(host_after, host_before, "every VF back under its own name");
+    for pod in &pods {
+        assert_eq!(link_names(Some(&pod.name)), ["lo"]);
+    }
+    assert!(cni.records().is_empty());
+    let _ = Duration::ZERO;
+}
