@@ -265,8 +265,11 @@ fn report(results: &[CaseResult], floor: Summary, out: &Path) -> anyhow::Result<
     md += "\n| baseline / murmuration (same IPAM) | ADD p50 ratio | ADD+DEL p50 ratio |\n|---|---|---|\n";
     for go in results.iter().filter(|r| !r.name.starts_with("murmuration")) {
         let mm_ipam = if go.ipam == Ipam::Static { Ipam::StaticInProcess } else { go.ipam };
-        for mm in results.iter().filter(|r| r.name.starts_with("murmuration") && r.ipam == mm_ipam)
-        {
+        let crowded = |r: &CaseResult| r.name.ends_with(" attached]");
+        let pairs = |r: &&CaseResult| {
+            r.name.starts_with("murmuration") && r.ipam == mm_ipam && crowded(r) == crowded(go)
+        };
+        for mm in results.iter().filter(pairs) {
             md += &format!(
                 "| {} / {} | {:.1}x | {:.1}x |\n",
                 go.name,
