@@ -42,7 +42,34 @@ fn ratio_lines(results: &[PathResult]) -> String {
     if let Some(ipt) = find(results, "iptables") {
         row("fast path 64 B pps / iptables", fast.pps_64 / ipt.pps_64);
     }
+    variant_ratios(results, bridge, &mut row);
     md
+}
+
+/// 64-byte pps ratios between fast-path variants: what VLAN push/pop,
+/// counting and XDP cost or save.
+fn variant_ratios(results: &[PathResult], bridge: &PathResult, row: &mut impl FnMut(&str, f64)) {
+    use crate::datapath::rows;
+    let get = |name: &str| results.iter().find(|r| r.name == name).map(|r| r.pps_64);
+    let pairs = [
+        (
+            "VLAN 100 (tag in metadata) pps / untagged, idle wire tagger",
+            rows::VLAN,
+            rows::IDLE_TAGGER,
+        ),
+        ("VLAN 100 (tag in metadata) pps / untagged", rows::VLAN, rows::FAST),
+        ("VLAN 100 (tag in packet) pps / untagged", rows::VLAN_IN_PACKET, rows::FAST),
+        ("counters on pps / counters off", rows::FAST, rows::NO_COUNTERS),
+        ("XDP pps / tc (VLAN 100, tag in packet)", rows::XDP, rows::VLAN_IN_PACKET),
+    ];
+    for (what, a, b) in pairs {
+        if let (Some(a), Some(b)) = (get(a), get(b)) {
+            row(what, a / b);
+        }
+    }
+    if let Some(p2p) = get(rows::POD_TO_POD) {
+        row("fast path pod to pod pps / bridge (pod to pod)", p2p / bridge.pps_64);
+    }
 }
 
 pub fn datapath(results: &[PathResult], failures: &[String], out: &Path) -> anyhow::Result<()> {

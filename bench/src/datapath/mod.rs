@@ -1,5 +1,6 @@
 //! `datapath`: UDP RTT and packet rates through each path, measured in one run.
 
+mod fastpath;
 mod paths;
 mod udp;
 
@@ -94,13 +95,38 @@ fn measure(p: &Built, samples: usize, secs: f64) -> anyhow::Result<PathResult> {
 
 type Builder<'a> = Box<dyn Fn() -> anyhow::Result<Built> + 'a>;
 
+/// Names of the fast-path rows (`report` computes ratios between them).
+pub mod rows {
+    pub const FAST: &str = "murmuration fast path";
+    pub const NO_COUNTERS: &str = "murmuration fast path, counters off";
+    pub const IDLE_TAGGER: &str = "murmuration fast path, idle wire tagger";
+    pub const VLAN: &str = "murmuration fast path, VLAN 100";
+    pub const VLAN_IN_PACKET: &str = "murmuration fast path, VLAN 100, tags in packet";
+    pub const XDP: &str = "murmuration fast path, VLAN 100, tags in packet, XDP";
+    pub const POD_TO_POD: &str = "murmuration fast path, pod to pod";
+}
+
 fn builders(plugin: &Path) -> Vec<Builder<'_>> {
-    vec![
+    use fastpath::Variant;
+    let in_packet = Variant { vlan: 100, tags_in_packet: true, ..Variant::default() };
+    let fast: [(&str, &str, Variant); 7] = [
+        ("dpf", rows::FAST, Variant::default()),
+        ("dpc", rows::NO_COUNTERS, Variant { no_counters: true, ..Variant::default() }),
+        ("dpg", rows::IDLE_TAGGER, Variant { idle_tagger: true, ..Variant::default() }),
+        ("dpt", rows::VLAN, Variant { vlan: 100, ..Variant::default() }),
+        ("dpk", rows::VLAN_IN_PACKET, in_packet),
+        ("dpx", rows::XDP, Variant { xdp: true, ..in_packet }),
+        ("dpp", rows::POD_TO_POD, Variant { pod_to_pod: true, ..Variant::default() }),
+    ];
+    let mut out: Vec<Builder<'_>> = vec![
         Box::new(|| paths::bare_veth("dpv")),
         Box::new(|| paths::bridge("dpb")),
         Box::new(|| paths::iptables("dpi", 1000)),
-        Box::new(move || paths::fastpath("dpf", "murmuration fast path", plugin, "")),
-    ]
+    ];
+    for (tag, name, v) in fast {
+        out.push(Box::new(move || fastpath::build(tag, name, plugin, v)));
+    }
+    out
 }
 
 pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {

@@ -4,12 +4,10 @@
 //! - `bridge`: wire -> Linux bridge in a node namespace -> pod, what a bridge CNI gives.
 //! - `iptables`: wire -> node routes -> pod with 1,000 non-matching FORWARD rules,
 //!   as an iptables-based primary CNI leaves a node.
-//! - `fastpath`: wire -> uplink -> murmuration's eBPF path -> pod, pods attached
-//!   through the real plugin binary.
+//! - the fast-path variants live in `fastpath.rs`.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
@@ -24,47 +22,56 @@ pub struct Built {
     pub server: Netns,
     pub server_ip: IpAddr,
     /// Namespaces that must live as long as the path (node, extra pods).
-    #[expect(dead_code, reason = "held only so that Drop removes them after the path")]
     pub keep: Vec<Netns>,
     /// How to DEL what the plugin attached, before the namespaces go.
-    pub plugin_del: Option<PluginCall>,
+    pub plugin_del: Vec<PluginCall>,
+    /// The plugin's state directory with its private bpffs at `bpf/`.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// A plugin invocation replayed on teardown.
 #[derive(Debug)]
 pub struct PluginCall {
-    plugin: std::path::PathBuf,
-    node: String,
-    conf: String,
-    env: Vec<(&'static str, String)>,
-    data_dir: std::path::PathBuf,
+    pub plugin: std::path::PathBuf,
+    pub node: String,
+    pub conf: String,
+    pub env: Vec<(&'static str, String)>,
 }
 
-impl Drop for Built {
-    fn drop(&mut self) {
-        let Some(call) = self.plugin_del.take() else { return };
+impl PluginCall {
+    fn del(&self) {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &call.node]).arg(&call.plugin).envs(call.env.iter().cloned());
+        cmd.args(["netns", "exec", &self.node]).arg(&self.plugin).envs(self.env.iter().cloned());
         cmd.env("CNI_COMMAND", "DEL");
-        match run_with_stdin(cmd, call.conf.as_bytes()) {
+        match run_with_stdin(cmd, self.conf.as_bytes()) {
             Ok(out) if out.status.success() => {}
             Ok(out) => {
                 eprintln!("bench: plugin DEL failed: {}", String::from_utf8_lossy(&out.stdout))
             }
             Err(e) => eprintln!("bench: plugin DEL failed: {e:#}"),
         }
-        let _ = Command::new("umount").arg(call.data_dir.join("bpf")).status();
-        let _ = std::fs::remove_dir_all(&call.data_dir);
     }
 }
 
-fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> anyhow::Result<()> {
+impl Drop for Built {
+    fn drop(&mut self) {
+        for call in self.plugin_del.drain(..).rev() {
+            call.del();
+        }
+        if let Some(dir) = self.state_dir.take() {
+            let _ = Command::new("umount").arg(dir.join("bpf")).status();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> anyhow::Result<()> {
     ip_in(&a.name, &["link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.name])?;
     ip_in(&a.name, &["link", "set", a_if, "up"])?;
     ip_in(&b.name, &["link", "set", b_if, "up"])
 }
 
-fn addr(ns: &Netns, ifname: &str, cidr: &str) -> anyhow::Result<()> {
+pub fn addr(ns: &Netns, ifname: &str, cidr: &str) -> anyhow::Result<()> {
     ip_in(&ns.name, &["addr", "add", cidr, "dev", ifname])?;
     ip_in(&ns.name, &["link", "set", "lo", "up"])
 }
@@ -80,7 +87,8 @@ pub fn bare_veth(tag: &str) -> anyhow::Result<Built> {
         server: s,
         server_ip: ip(10, 60, 0, 2),
         keep: vec![],
-        plugin_del: None,
+        plugin_del: vec![],
+        state_dir: None,
     })
 }
 
@@ -102,7 +110,8 @@ pub fn bridge(tag: &str) -> anyhow::Result<Built> {
         server: s,
         server_ip: ip(10, 61, 0, 2),
         keep: vec![n],
-        plugin_del: None,
+        plugin_del: vec![],
+        state_dir: None,
     })
 }
 
@@ -126,7 +135,8 @@ pub fn iptables(tag: &str, rules: usize) -> anyhow::Result<Built> {
         server: s,
         server_ip: ip(10, 62, 2, 2),
         keep: vec![n],
-        plugin_del: None,
+        plugin_del: vec![],
+        state_dir: None,
     })
 }
 
@@ -146,61 +156,17 @@ fn forward_rules(rules: usize) -> String {
     out
 }
 
-/// wire -> uplink `up0` in a node namespace -> pod attached by the plugin.
-pub fn fastpath(tag: &str, name: &str, plugin: &Path, extra: &str) -> anyhow::Result<Built> {
-    let c = Netns::create(&format!("{tag}-w"))?;
-    let n = Netns::create(&format!("{tag}-n"))?;
-    let s = Netns::create(&format!("{tag}-p"))?;
-    veth(&n, "up0", &c, "c0")?;
-    addr(&c, "c0", "10.63.0.1/24")?;
-    ip_in(&s.name, &["link", "set", "lo", "up"])?;
-    let data = std::env::temp_dir().join(format!("{}-state", n.name));
-    // A private bpffs for the pins, so the host's /sys/fs/bpf is never touched.
-    let pins = data.join("bpf");
-    std::fs::create_dir_all(&pins)?;
-    run_cmd(Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&pins))?;
-    let conf = format!(
-        r#"{{"cniVersion":"1.1.0","name":"bench-fp","type":"murmuration","master":"up0","dataDir":"{}","bpfPinRoot":"{}"{extra},"ipamInProcess":true,"ipam":{{"type":"static","addresses":[{{"address":"10.63.0.10/24"}}]}}}}"#,
-        data.display(),
-        pins.display()
-    );
-    let env = vec![
-        ("CNI_CONTAINERID", format!("{tag}-pod")),
-        ("CNI_NETNS", s.path()),
-        ("CNI_IFNAME", "eth0".to_owned()),
-        ("CNI_PATH", "/usr/lib/cni".to_owned()),
-    ];
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &n.name]).arg(plugin).envs(env.iter().cloned());
-    cmd.env("CNI_COMMAND", "ADD");
-    let out = run_with_stdin(cmd, conf.as_bytes())?;
-    let del =
-        PluginCall { plugin: plugin.to_owned(), node: n.name.clone(), conf, env, data_dir: data };
-    let built = Built {
-        name: name.to_owned(),
-        client: c,
-        server: s,
-        server_ip: ip(10, 63, 0, 10),
-        keep: vec![n],
-        plugin_del: Some(del),
-    };
-    if !out.status.success() {
-        bail!("plugin ADD failed: {}", String::from_utf8_lossy(&out.stdout));
-    }
-    Ok(built)
-}
-
 fn ip(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }
 
-fn run_with_stdin(mut cmd: Command, input: &[u8]) -> anyhow::Result<std::process::Output> {
+pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> anyhow::Result<std::process::Output> {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
     child.stdin.take().context("stdin")?.write_all(input)?;
     Ok(child.wait_with_output()?)
 }
 
-fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
+pub fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
     let st = cmd.status()?;
     if !st.success() {
         bail!("{cmd:?} failed");
@@ -208,7 +174,7 @@ fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_in(ns: &str, argv: &[&str], input: Option<&str>) -> anyhow::Result<()> {
+pub fn run_in(ns: &str, argv: &[&str], input: Option<&str>) -> anyhow::Result<()> {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", ns]).args(argv);
     let out = run_with_stdin(cmd, input.unwrap_or("").as_bytes())?;

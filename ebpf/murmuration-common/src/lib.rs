@@ -117,6 +117,14 @@ pub const POD_F_NO_SPOOFCHK: u8 = 2;
 /// `PodConfig::flags`: PTP from the uplink goes to the node's stack (`ptpToHost`).
 pub const POD_F_PTP_TO_HOST: u8 = 4;
 
+/// Bit of `SETTINGS[SETTING_FLAGS]`: skip forwarding counters and latency
+/// samples (drops are still counted). A run-time switch for measuring what
+/// counting costs; clear (= counting) by default.
+pub const SETTING_F_NO_STATS: u32 = 1;
+/// Index of the flags word in the `SETTINGS` array.
+pub const SETTING_FLAGS: u32 = 0;
+pub const SETTINGS_LEN: u32 = 1;
+
 /// Value of the `POD_CFG` map (key: host-side veth ifindex as `u32`).
 /// 528 bytes: never copy it onto the eBPF stack, read fields through the
 /// map value pointer.
@@ -255,6 +263,8 @@ pub mod map_names {
     pub const LATENCY: &str = "LATENCY";
     /// DEVMAP_HASH attachment id -> host veth ifindex (XDP redirect targets).
     pub const PORT_DEVS: &str = "PORT_DEVS";
+    /// Array of u32 run-time switches (`SETTING_*`).
+    pub const SETTINGS: &str = "SETTINGS";
 }
 
 /// Program names (function names in the eBPF crate).

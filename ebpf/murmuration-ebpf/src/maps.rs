@@ -8,7 +8,7 @@ use aya_ebpf::{
 };
 use murmuration_common::{
     AttachKey, AttachValue, Counters, Histogram, NodeConfig, PodConfig, VlanMembers, COUNTER_SLOTS,
-    HIST_SLOTS, MAX_ATTACHMENTS,
+    HIST_SLOTS, MAX_ATTACHMENTS, SETTINGS_LEN,
 };
 
 /// (VLAN, destination MAC) -> pod attachment.
@@ -39,6 +39,11 @@ pub static LATENCY: PerCpuArray<Histogram> = PerCpuArray::with_max_entries(HIST_
 /// (an XDP redirect into a veth end delivers to its peer, the pod).
 #[map]
 pub static PORT_DEVS: DevMapHash = DevMapHash::with_max_entries(MAX_ATTACHMENTS, 0);
+
+/// Run-time switches (`SETTING_*`), read once or twice per packet (an array
+/// lookup with a constant key, which the verifier inlines).
+#[map]
+pub static SETTINGS: Array<u32> = Array::with_max_entries(SETTINGS_LEN, 0);
 
 /// Looks up the attachment owning `key`, copied out of the map.
 #[inline(always)]

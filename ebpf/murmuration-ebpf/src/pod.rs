@@ -33,7 +33,7 @@ struct Port {
 
 #[inline(always)]
 pub fn handle(ctx: &TcContext) -> i32 {
-    let t0 = skb::mono_ns();
+    let t0 = stats::start();
     let ifindex = skb::ifindex(ctx);
     let Some(cfg) = POD_CFG.get_ptr(ifindex) else {
         return TC_ACT_UNSPEC; // not one of our ports

@@ -4,16 +4,38 @@
 use aya_ebpf::programs::TcContext;
 use murmuration_common::{
     counter_index, hist_index, HIST_BUCKETS, HIST_PROG, HIST_RX_TSTAMP, NUM_DROP_REASONS,
+    SETTING_FLAGS, SETTING_F_NO_STATS,
 };
 
 use crate::{
-    maps::{node_config, COUNTERS, LATENCY},
+    maps::{node_config, COUNTERS, LATENCY, SETTINGS},
     skb,
 };
 
-/// Counts one forwarded frame.
+/// Whether forwarding counters and latency samples are on (the
+/// `SETTING_F_NO_STATS` switch is clear).
+#[inline(always)]
+fn enabled() -> bool {
+    SETTINGS.get(SETTING_FLAGS).map_or(true, |f| f & SETTING_F_NO_STATS == 0)
+}
+
+/// Program entry: the start time for the `prog` latency sample, 0 when
+/// counting is off (no clock read; `record_*` then skip).
+#[inline(always)]
+pub fn start() -> u64 {
+    if enabled() {
+        skb::mono_ns()
+    } else {
+        0
+    }
+}
+
+/// Counts one forwarded frame (unless counting is off).
 #[inline(always)]
 pub fn count_fwd(attach_id: u32, dir: u32, len: u32, ptp: bool, flood: bool) {
+    if !enabled() {
+        return;
+    }
     let Some(c) = COUNTERS.get_ptr_mut(counter_index(attach_id, dir)) else {
         return;
     };
@@ -96,6 +118,9 @@ fn hist_add(slot: u32, ns: u64) {
 /// frame that is about to be handed on.
 #[inline(always)]
 pub fn record_prog(attach_id: u32, dir: u32, t0: u64) {
+    if t0 == 0 {
+        return;
+    }
     let now = skb::mono_ns();
     hist_add(hist_index(attach_id, dir, HIST_PROG), now.wrapping_sub(t0));
 }
@@ -106,6 +131,9 @@ pub fn record_prog(attach_id: u32, dir: u32, t0: u64) {
 /// timestamp (HIST_RX_TSTAMP).
 #[inline(always)]
 pub fn record_latency(ctx: &TcContext, attach_id: u32, dir: u32, t0: u64) {
+    if t0 == 0 {
+        return;
+    }
     record_prog(attach_id, dir, t0);
     let rx = skb::rx_tstamp_realtime(ctx);
     if rx == 0 {

@@ -20,7 +20,7 @@ const NODE_SLOT: u32 = 0;
 
 #[inline(always)]
 pub fn handle(ctx: &TcContext) -> i32 {
-    let t0 = skb::mono_ns();
+    let t0 = stats::start();
     let Some(frame) = parse_frame(ctx) else {
         return TC_ACT_UNSPEC;
     };

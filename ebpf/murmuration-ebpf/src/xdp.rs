@@ -23,7 +23,7 @@ use crate::{
 
 #[inline(always)]
 pub fn handle(ctx: &XdpContext) -> u32 {
-    let t0 = skb::mono_ns();
+    let t0 = stats::start();
     let Some(frame) = parse_xdp(ctx) else {
         return XDP_PASS;
     };

@@ -111,6 +111,17 @@ fn counters_are_exact_and_pod_to_pod_bypasses_the_uplink() {
         assert!(h.count >= 10, "{dir}: the histogram has {} samples", h.count);
         assert_eq!(h.buckets.iter().sum::<u64>(), h.count, "{dir}: buckets add up");
     }
+
+    // The run-time switch: no counting while it is off, exact again after.
+    murmuration_core::datapath::set_counting(&f.pin_dir(), false).expect("counting off");
+    let (c0, h0) = (f.counters("cnt-1"), f.reader().latency(f.attach_id("cnt-1")).expect("lat"));
+    assert!(ping(&p1, WIRE_IP, 3));
+    let h1 = f.reader().latency(f.attach_id("cnt-1")).expect("latency");
+    assert_eq!(f.counters("cnt-1"), c0, "counters moved while counting was off");
+    assert_eq!(h1.prog[0].count, h0.prog[0].count, "latency sampled while counting was off");
+    murmuration_core::datapath::set_counting(&f.pin_dir(), true).expect("counting on");
+    assert!(ping(&p1, WIRE_IP, 3));
+    assert_eq!(f.counters("cnt-1").from_pod.packets - c0.from_pod.packets, 3, "counting again");
     f.w.del(Some(&p1), "cnt-1", "eth0", &c1).ok();
     f.w.del(Some(&p2), "cnt-2", "eth0", &c2).ok();
     f.assert_clean(&[&p1, &p2]);

@@ -23,6 +23,8 @@ pub struct Maps {
     pub latency: PerCpuArray<MapData, Histogram>,
     /// Attachment id -> host veth ifindex (XDP redirect targets).
     pub devs: DevMapHash<MapData>,
+    /// Run-time switches (`SETTING_*`).
+    pub settings: Array<MapData, u32>,
 }
 
 impl std::fmt::Debug for Maps {
@@ -54,6 +56,8 @@ impl Maps {
                 .map_err(e(map_names::LATENCY))?,
             devs: DevMapHash::try_from(Map::DevMapHash(m(map_names::PORT_DEVS)?))
                 .map_err(e(map_names::PORT_DEVS))?,
+            settings: Array::try_from(Map::Array(m(map_names::SETTINGS)?))
+                .map_err(e(map_names::SETTINGS))?,
         })
     }
 

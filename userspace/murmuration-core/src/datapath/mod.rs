@@ -39,7 +39,9 @@ pub use maps::Maps;
 pub use murmuration_common as common;
 pub use object::probe;
 pub use pins::BPFFS_MOUNT;
-pub use stats::{Histogram, PortCounters, PortLatency, Reader, prometheus_buckets, quantile_le_ns};
+pub use stats::{
+    Histogram, PortCounters, PortLatency, Reader, prometheus_buckets, quantile_le_ns, set_counting,
+};
 pub use sys::enable_gro;
 pub use tc::{AttachMode, tcx_programs};
 pub use xdp::{UplinkXdp, XdpFlavour};

@@ -21,7 +21,7 @@ use super::pins::PinDir;
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/murmuration"));
 
 /// Every map of the object; each is pinned as `<pin_dir>/<NAME>`.
-pub const MAPS: [&str; 7] = [
+pub const MAPS: [&str; 8] = [
     map_names::ATTACH,
     map_names::VLAN_MEMBERS,
     map_names::POD_CFG,
@@ -29,6 +29,7 @@ pub const MAPS: [&str; 7] = [
     map_names::COUNTERS,
     map_names::LATENCY,
     map_names::PORT_DEVS,
+    map_names::SETTINGS,
 ];
 
 const PROG_PREFIX: &str = "prog_";

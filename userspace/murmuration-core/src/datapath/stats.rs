@@ -85,6 +85,17 @@ impl Reader {
     }
 }
 
+/// Switches the uplink's forwarding counters and latency samples on or off
+/// at run time (drops are always counted). For measuring what counting
+/// costs; new fast paths count.
+pub fn set_counting(pin_dir: &Path, on: bool) -> Result<(), DatapathError> {
+    use murmuration_common::{SETTING_F_NO_STATS, SETTING_FLAGS};
+    let mut maps = Maps::open(pin_dir)?;
+    let flags = maps.settings.get(&SETTING_FLAGS, 0).unwrap_or(0);
+    let flags = if on { flags & !SETTING_F_NO_STATS } else { flags | SETTING_F_NO_STATS };
+    maps.settings.set(SETTING_FLAGS, flags, 0).map_err(DatapathError::map(map_names::SETTINGS))
+}
+
 /// Upper bound (ns) of the bucket holding quantile `permille`/1000, or None
 /// for an empty histogram. Bucket `i` holds `[2^i, 2^(i+1))` ns.
 pub fn quantile_le_ns(h: &Histogram, permille: u64) -> Option<u64> {
