@@ -2,9 +2,9 @@
 //! namespace, and UDP sockets opened in one (each on a thread of its own
 //! that entered the namespace).
 
+use super::sys::PacketSocket;
 use std::fs::File;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::sched::{CloneFlags, setns};
 
@@ -108,30 +108,9 @@ pub fn frame(kind: Kind, dst: Mac, src: Mac) -> Vec<u8> {
 pub fn send(ns: &Netns, iface: &str, frame: &[u8], count: usize) {
     in_netns(ns, || {
         let ifindex = nix::net::if_::if_nametoindex(iface).expect("ifindex");
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-        assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
-        // SAFETY: `fd` is a fresh descriptor we own from here on.
-        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_ifindex = ifindex as i32;
-        addr.sll_halen = 6;
-        addr.sll_addr[..6].copy_from_slice(&frame[..6]);
+        let sock = PacketSocket::open(ifindex, 0, false);
         for _ in 0..count {
-            // SAFETY: `frame` and `addr` are valid for the lengths given.
-            let n = unsafe {
-                libc::sendto(
-                    sock.as_raw_fd(),
-                    frame.as_ptr().cast(),
-                    frame.len(),
-                    0,
-                    (&raw const addr).cast(),
-                    size_of::<libc::sockaddr_ll>() as u32,
-                )
-            };
-            assert_eq!(n, frame.len() as isize, "sendto: {}", std::io::Error::last_os_error());
+            sock.send(ifindex, frame);
         }
     });
 }

@@ -8,6 +8,7 @@ pub mod frames;
 mod lifecycle;
 mod policy;
 mod ptp;
+mod sys;
 mod traffic;
 mod xdp;
 

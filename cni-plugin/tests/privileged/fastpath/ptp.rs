@@ -1,11 +1,10 @@
 //! `ptpToHost`: PTP from the uplink reaches the pod by default and the
 //! node's stack with the option; counted separately either way.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
 use serde_json::json;
 
 use super::frames::{Kind, frame, in_netns, mac, send};
+use super::sys::PacketSocket;
 use super::{Fabric, UPLINK, WIRE_IF, WIRE_MAC};
 use crate::common::Netns;
 
@@ -17,28 +16,13 @@ const ETH_P_ALL: u16 = 0x0003;
 const ETH_P_1588: u16 = 0x88f7;
 
 /// A non-blocking AF_PACKET socket bound to `iface` in `ns` for `proto`.
-struct Tap(OwnedFd);
+struct Tap(PacketSocket);
 
 impl Tap {
     fn open(ns: &Netns, iface: &str, proto: u16) -> Self {
         in_netns(ns, || {
             let ifindex = nix::net::if_::if_nametoindex(iface).expect("ifindex");
-            let kind = libc::SOCK_RAW | libc::SOCK_NONBLOCK;
-            // SAFETY: plain socket(2) call; the result is checked before use.
-            let fd = unsafe { libc::socket(libc::AF_PACKET, kind, i32::from(proto.to_be())) };
-            assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
-            // SAFETY: `fd` is a fresh descriptor we own from here on.
-            let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-            // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-            let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            addr.sll_family = libc::AF_PACKET as u16;
-            addr.sll_protocol = proto.to_be();
-            addr.sll_ifindex = ifindex as i32;
-            let len = size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: `addr` is a valid sockaddr_ll of `len` bytes.
-            let rc = unsafe { libc::bind(sock.as_raw_fd(), (&raw const addr).cast(), len) };
-            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-            Self(sock)
+            Self(PacketSocket::open(ifindex, proto, true))
         })
     }
 
@@ -46,28 +30,12 @@ impl Tap {
     fn count(&self) -> usize {
         let mut buf = [0u8; 2048];
         let mut n = 0;
-        loop {
-            // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: `buf` and `from` are valid for the lengths given.
-            let r = unsafe {
-                libc::recvfrom(
-                    self.0.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    (&raw mut from).cast(),
-                    &raw mut len,
-                )
-            };
-            if r < 0 {
-                return n;
-            }
-            if from.sll_pkttype != libc::PACKET_OUTGOING {
+        while let Some(kind) = self.0.recv(&mut buf) {
+            if kind != libc::PACKET_OUTGOING {
                 n += 1;
             }
         }
+        n
     }
 }
 
