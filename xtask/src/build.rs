@@ -5,7 +5,8 @@
 //! here than a dynamically linked one; it also runs on any node whatever its
 //! libc, like the reference plugins. `--target` keeps the static flag away
 //! from build scripts and proc-macros; the result is copied to
-//! `target/release/murmuration`, next to the benchmark binary.
+//! `target/release/murmuration`, next to the benchmark binary and the node
+//! daemon `murmurationd` ([`daemon_path`]).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -35,11 +36,19 @@ pub fn run() -> Result<PathBuf> {
     let tmp = release_dir.join(format!(".{BINARY}.tmp"));
     std::fs::copy(&static_bin, &tmp)?;
     std::fs::rename(&tmp, &path)?;
-    let mut bench = sh::cargo();
-    bench.args(["build", "--release", "--package", "murmuration-bench"]).stdin(Stdio::null());
-    sh::run(&mut bench)?;
+    let mut others = sh::cargo();
+    // The daemon is a long-running service: the default (dynamic) link is fine.
+    others
+        .args(["build", "--release", "--package", "murmuration-bench", "--package", "murmurationd"])
+        .stdin(Stdio::null());
+    sh::run(&mut others)?;
     eprintln!("build: {}", path.display());
     Ok(path)
+}
+
+/// The node daemon, built by [`run`] next to the plugin it returns.
+pub fn daemon_path(plugin: &std::path::Path) -> PathBuf {
+    plugin.with_file_name("murmurationd")
 }
 
 fn build_plugin() -> Result<PathBuf> {

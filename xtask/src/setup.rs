@@ -22,6 +22,8 @@ const APT_PACKAGES: &[&str] = &[
     "ethtool",
     "linuxptp",
     "bpftool",
+    // murmurationd's host tier: a real Prometheus scrapes it (ptp4l: linuxptp above).
+    "prometheus",
 ];
 
 /// Packages from bookworm-backports: QEMU 10 has the `igb` NIC (7.2 has not).

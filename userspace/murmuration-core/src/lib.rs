@@ -9,6 +9,7 @@
 //! - [`netlink`], [`netns`]: kernel access, without shelling out.
 //! - [`state`]: per-attachment records and locks under `dataDir`.
 //! - [`sysfs`]: SR-IOV topology (a VF's PF and index) from an injectable sysfs root.
+//! - [`oplog`]: the per-invocation operation record the node daemon reads.
 
 pub mod attach;
 pub mod cni;
@@ -17,6 +18,7 @@ pub mod ipam;
 pub mod log;
 pub mod netlink;
 pub mod netns;
+pub mod oplog;
 pub mod ops;
 pub mod state;
 pub mod sysfs;

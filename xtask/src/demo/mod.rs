@@ -9,6 +9,7 @@
 //! DEL they ping each other through it and their counters and latency
 //! histograms are printed.
 
+mod daemon;
 mod fastpath;
 mod plugin;
 mod topology;
@@ -53,6 +54,8 @@ struct Demo {
     /// After the topology: the pins go once the namespaces are gone.
     bpffs: fastpath::Bpffs,
     scratch: TempDir,
+    /// The node daemon binary, started once the pods are attached.
+    daemon: PathBuf,
 }
 
 impl Demo {
@@ -76,7 +79,8 @@ impl Demo {
         println!("\nnetwork configuration ({}):", config_file.display());
         println!("{}", serde_json::to_string_pretty(&config)?);
         let plugin = Plugin::new(binary, &topology.node, &scratch.path().join("stdin"))?;
-        Ok(Demo { plugin, config, pods, attached: Vec::new(), topology, bpffs, scratch })
+        let daemon = build::daemon_path(binary);
+        Ok(Demo { plugin, config, pods, attached: Vec::new(), topology, bpffs, scratch, daemon })
     }
 
     fn play(&mut self) -> Result<()> {
@@ -93,6 +97,7 @@ impl Demo {
         if let [(_, _), (_, second)] = self.attached.as_slice() {
             fastpath::show(&self.pods[0].netns, second, &self.bpffs.pin_root())?;
         }
+        daemon::show_metrics(&self.daemon, &self.topology.node, &self.state_dir())?;
         while let Some((index, result)) = self.attached.first().cloned() {
             self.plugin.pod_call("DEL", &self.pods[index], &self.config, Some(&result))?;
             self.attached.remove(0);

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -11,6 +12,7 @@ use super::config::{NetConf, peek_version};
 use super::env::{CniEnv, Command};
 use super::error::{CniError, ErrorCode};
 use super::version::{CniVersion, VersionInfo};
+use crate::oplog::{self, OpRecord};
 use crate::ops::{self, Call};
 
 /// Runs one invocation. `vars` is the whole environment (it is handed on to
@@ -78,13 +80,23 @@ fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Value
     }
     let call = Call { vars, env, conf };
     tracing::debug!(verb = call.env.command.as_str(), network = %call.conf.name, "invoked");
+    let started = Instant::now();
+    let outcome = verb(&call, version);
+    let code = outcome.as_ref().err().map_or(0, |e| e.code);
+    let record = OpRecord::now(call.env.command.as_str(), code, started.elapsed());
+    oplog::append(&call.conf.data_dir, &record);
+    outcome
+}
+
+fn verb(call: &Call<'_>, version: CniVersion) -> Result<Option<Value>, CniError> {
     match call.env.command {
-        Command::Add => ops::add(&call).map(|r| Some(r.to_value(version))),
-        Command::Del => ops::del(&call).map(|()| None),
-        Command::Check => ops::check(&call).map(|()| None),
-        Command::Status => ops::status(&call).map(|()| None),
-        Command::Gc => ops::gc(&call).map(|()| None),
-        Command::Version => Ok(Some(version_reply(stdin))),
+        Command::Add => ops::add(call).map(|r| Some(r.to_value(version))),
+        Command::Del => ops::del(call).map(|()| None),
+        Command::Check => ops::check(call).map(|()| None),
+        Command::Status => ops::status(call).map(|()| None),
+        Command::Gc => ops::gc(call).map(|()| None),
+        // Answered before the config is parsed, in `dispatch`.
+        Command::Version => Ok(None),
     }
 }
 

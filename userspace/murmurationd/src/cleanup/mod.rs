@@ -1,0 +1,137 @@
+//! Cleanup of attachments whose pod namespace is gone without a DEL.
+//!
+//! [`plan`] decides (pure); [`Cleaner`] keeps the grace timers and performs
+//! releases through `murmuration_core::ops::release`, the same path as DEL
+//! and GC, under the exclusive store lock as GC takes it.
+
+mod plan;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use murmuration_core::cni::config::NetConf;
+use murmuration_core::cni::error::CniError;
+use murmuration_core::ipam;
+use murmuration_core::netlink::{Netlink, NetlinkError};
+use murmuration_core::ops;
+use murmuration_core::state::{StateError, Store};
+
+pub use plan::{Action, Observed, Seen, plan};
+
+use crate::inventory::{AttachmentView, attachments};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    #[error("state store")]
+    State(#[from] StateError),
+    #[error("host netlink")]
+    Netlink(#[from] NetlinkError),
+    #[error("recorded network config of {key} is unusable: {error}")]
+    Config { key: String, error: CniError },
+    #[error("releasing {key} failed: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Release { key: String, errors: Vec<CniError> },
+}
+
+/// What became of one release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Released,
+    /// The record vanished meanwhile (a late DEL) or its namespace came back.
+    Skipped,
+}
+
+#[derive(Debug)]
+pub struct Cleaner {
+    store: Store,
+    cni_path: Vec<PathBuf>,
+    grace: Duration,
+    stale_since: BTreeMap<String, Duration>,
+}
+
+impl Cleaner {
+    pub fn new(store: Store, cni_path: Vec<PathBuf>, grace: Duration) -> Self {
+        Self { store, cni_path, grace, stale_since: BTreeMap::new() }
+    }
+
+    /// Attachments waiting out their grace period.
+    pub fn watched(&self) -> usize {
+        self.stale_since.len()
+    }
+
+    /// Plans against `seen` and applies the timer actions; returns the keys to release.
+    pub fn observe(&mut self, now: Duration, seen: &[AttachmentView]) -> Vec<String> {
+        let seen: Vec<Seen> = seen
+            .iter()
+            .map(|a| Seen { key: a.key.clone(), netns_present: a.netns_present })
+            .collect();
+        let actions = plan(&Observed {
+            now,
+            grace: self.grace,
+            attachments: &seen,
+            stale_since: &self.stale_since,
+        });
+        let mut release = Vec::new();
+        for a in actions {
+            match a {
+                Action::Watch { key, since } => {
+                    tracing::info!(attachment = %key, grace = ?self.grace, "pod namespace gone; waiting out the grace period");
+                    self.stale_since.insert(key, since);
+                }
+                Action::Forget { key } => {
+                    self.stale_since.remove(&key);
+                }
+                Action::Release { key } => release.push(key),
+            }
+        }
+        release
+    }
+
+    /// Releases one attachment (blocking: takes the store lock exclusively).
+    pub fn release(&mut self, key: &str, host: &mut Netlink) -> Result<Outcome, CleanupError> {
+        let outcome = release_one(&self.store, &self.cni_path, key, host);
+        if !matches!(outcome, Err(CleanupError::Release { .. })) {
+            self.stale_since.remove(key);
+        }
+        outcome
+    }
+}
+
+fn release_one(
+    store: &Store,
+    cni_path: &[PathBuf],
+    key: &str,
+    host: &mut Netlink,
+) -> Result<Outcome, CleanupError> {
+    let lock = store.lock_store(true)?;
+    let (records, _) = store.list();
+    let Some(rec) = records.into_iter().find(|r| attachments::key(r) == key) else {
+        return Ok(Outcome::Skipped);
+    };
+    // Re-checked under the lock: a runtime may have reused the path.
+    if rec.netns.as_deref().is_none_or(attachments::netns_present) {
+        return Ok(Outcome::Skipped);
+    }
+    let conf = NetConf::parse(rec.config.get().as_bytes())
+        .map_err(|error| CleanupError::Config { key: key.to_owned(), error })?;
+    let ipam = ipam::for_conf(&conf, cni_path);
+    let vars: HashMap<String, String> = [(
+        "CNI_PATH".to_owned(),
+        cni_path.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+    )]
+    .into();
+    let errors = ops::release(&rec, store, host, ipam.as_deref(), &vars);
+    store.sweep_locks(&lock);
+    if errors.is_empty() {
+        tracing::info!(
+            attachment = key,
+            pod_namespace = rec.pod.namespace.as_deref().unwrap_or(""),
+            pod_name = rec.pod.name.as_deref().unwrap_or(""),
+            network = %rec.network,
+            "released a stale attachment (namespace gone, no DEL)"
+        );
+        Ok(Outcome::Released)
+    } else {
+        Err(CleanupError::Release { key: key.to_owned(), errors })
+    }
+}

@@ -1,0 +1,272 @@
+//! The daemon's configuration: a strict TOML file (unknown keys are refused
+//! with their name), overridden by flags and environment variables.
+//!
+//! Every field has a default, so an empty file (or none) is a valid config.
+//! Values are validated on the way in: durations are positive seconds,
+//! interface names are kernel-valid, addresses parse.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use murmuration_core::cni::types::IfName;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// A strictly positive duration given in (fractional) seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Seconds(Duration);
+
+impl Seconds {
+    pub fn from_secs_f64(s: f64) -> Result<Self, String> {
+        if s.is_finite() && s > 0.0 && s < 1e9 {
+            Ok(Self(Duration::from_secs_f64(s)))
+        } else {
+            Err(format!("expected a positive number of seconds, got {s}"))
+        }
+    }
+
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Seconds {
+    type Error = String;
+    fn try_from(s: f64) -> Result<Self, String> {
+        Self::from_secs_f64(s)
+    }
+}
+
+fn secs(s: f64) -> Seconds {
+    Seconds(Duration::from_secs_f64(s))
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub state: StateConfig,
+    pub inventory: InventoryConfig,
+    pub cleanup: CleanupConfig,
+    pub ptp: PtpConfig,
+    pub prober: ProberConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `murmurationd=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `/metrics`, `/status` and `/healthz` are served here (loopback by default).
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9465)) }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// The plugin's `dataDir`.
+    pub data_dir: PathBuf,
+    /// Where delegated IPAM plugins are found when an attachment is released.
+    pub cni_path: Vec<PathBuf>,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(murmuration_core::cni::config::DEFAULT_DATA_DIR),
+            cni_path: vec![PathBuf::from("/opt/cni/bin"), PathBuf::from("/usr/lib/cni")],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    /// Full re-read of links and records even without events (a backstop).
+    pub resync_seconds: Seconds,
+    /// Events are coalesced for this long before the inventory is re-read.
+    pub debounce_seconds: Seconds,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        Self { resync_seconds: secs(30.0), debounce_seconds: secs(0.1) }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanupConfig {
+    pub enabled: bool,
+    /// How long an attachment's namespace must stay gone before it is released.
+    pub grace_period_seconds: Seconds,
+}
+
+impl Default for CleanupConfig {
+    fn default() -> Self {
+        Self { enabled: true, grace_period_seconds: secs(60.0) }
+    }
+}
+
+/// What to do about hardware timestamping on the configured interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HwTimestampPolicy {
+    /// Enable it where the interface supports it; otherwise report and go on.
+    #[default]
+    Auto,
+    /// Enable it; an interface that cannot is reported as an error.
+    Required,
+    /// Leave the interfaces as they are.
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PtpConfig {
+    pub enabled: bool,
+    /// ptp4l's management socket (`uds_address`).
+    pub ptp4l_socket: PathBuf,
+    pub domain: u8,
+    pub poll_seconds: Seconds,
+    /// LOCKED needs a SLAVE port and |offset| at or below this.
+    pub offset_threshold_ns: u64,
+    /// How long HOLDOVER lasts after losing lock before FREERUN.
+    pub holdover_seconds: Seconds,
+    /// Interfaces whose timestamping the daemon manages (`hwtstamp_policy`).
+    pub interfaces: Vec<IfName>,
+    pub hwtstamp_policy: HwTimestampPolicy,
+    /// Root of sysfs, for PHC discovery (`<root>/class/ptp`).
+    pub sysfs_root: PathBuf,
+    /// Root of device nodes (`<root>/ptpN`).
+    pub dev_root: PathBuf,
+}
+
+impl Default for PtpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            ptp4l_socket: PathBuf::from("/var/run/ptp4l"),
+            domain: 0,
+            poll_seconds: secs(1.0),
+            offset_threshold_ns: 1000,
+            holdover_seconds: secs(30.0),
+            interfaces: Vec::new(),
+            hwtstamp_policy: HwTimestampPolicy::Auto,
+            sysfs_root: PathBuf::from("/sys"),
+            dev_root: PathBuf::from("/dev"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProberConfig {
+    /// Answer probes on this UDP address (another node's prober targets it).
+    pub responder: Option<SocketAddr>,
+    /// Endpoints probed with timestamped UDP round trips.
+    pub targets: Vec<ProbeTarget>,
+    pub interval_seconds: Seconds,
+    pub timeout_seconds: Seconds,
+}
+
+impl Default for ProberConfig {
+    fn default() -> Self {
+        Self {
+            responder: None,
+            targets: Vec::new(),
+            interval_seconds: secs(1.0),
+            timeout_seconds: secs(1.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeTarget {
+    /// The metric label; keep the set small and fixed.
+    pub name: String,
+    pub address: SocketAddr,
+    /// Bind the probe socket to this local address (e.g. an attachment's).
+    #[serde(default)]
+    pub source: Option<SocketAddr>,
+}
+
+impl Config {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let cfg: Self = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        for t in &self.prober.targets {
+            let ok = !t.name.is_empty()
+                && t.name.len() <= 64
+                && t.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "prober target name {:?}: use 1-64 of [A-Za-z0-9._-]",
+                    t.name
+                )));
+            }
+            if !names.insert(&t.name) {
+                return Err(ConfigError::Invalid(format!("duplicate prober target {:?}", t.name)));
+            }
+        }
+        if self.prober.targets.len() > 32 {
+            return Err(ConfigError::Invalid("at most 32 prober targets".into()));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::Invalid(format!("log.level {:?}: {e}", self.log.level)))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

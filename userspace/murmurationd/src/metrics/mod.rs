@@ -1,0 +1,232 @@
+//! Prometheus metrics: registered families updated by the tasks, plus a
+//! collector that renders the inventory snapshot at scrape time.
+//! Every metric is documented in `docs/metrics.md`.
+
+mod inventory;
+pub mod text004;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::inventory::Inventory;
+
+pub type Labels = Vec<(&'static str, String)>;
+type FGauge = Gauge<f64, AtomicU64>;
+
+/// Latency buckets from 10 µs to 2.5 s.
+const SECONDS_BUCKETS: [f64; 16] = [
+    1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1.0,
+    2.5,
+];
+
+fn seconds_histogram() -> Histogram {
+    Histogram::new(SECONDS_BUCKETS)
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub cni_operations: Family<Labels, Counter>,
+    pub cni_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    pub cleanup_releases: Family<Labels, Counter>,
+    pub stale_attachments: Gauge,
+    pub netlink_events: Counter,
+    pub inventory_refreshes: Counter,
+    pub task_errors: Family<Labels, Counter>,
+    pub ptp_up: Gauge,
+    pub ptp_offset: FGauge,
+    pub ptp_mean_path_delay: FGauge,
+    pub ptp_clock_class: Gauge,
+    pub ptp_time_traceable: Gauge,
+    pub ptp_port_state: Family<Labels, Gauge>,
+    pub ptp_sync_state: Family<Labels, Gauge>,
+    pub phc_offset: Family<Labels, FGauge>,
+    pub phc_offset_uncertainty: Family<Labels, FGauge>,
+    pub timestamping: Family<Labels, Gauge>,
+    pub probe_rtt: Family<Labels, Histogram, fn() -> Histogram>,
+    pub probe_timeouts: Family<Labels, Counter>,
+}
+
+impl Metrics {
+    pub fn new(inventory: Arc<Inventory>, start_unix: f64) -> Self {
+        let mut r = Registry::default();
+        let m = Self {
+            cni_operations: Family::default(),
+            cni_duration: Family::new_with_constructor(seconds_histogram),
+            cleanup_releases: Family::default(),
+            stale_attachments: Gauge::default(),
+            netlink_events: Counter::default(),
+            inventory_refreshes: Counter::default(),
+            task_errors: Family::default(),
+            ptp_up: Gauge::default(),
+            ptp_offset: FGauge::default(),
+            ptp_mean_path_delay: FGauge::default(),
+            ptp_clock_class: Gauge::default(),
+            ptp_time_traceable: Gauge::default(),
+            ptp_port_state: Family::default(),
+            ptp_sync_state: Family::default(),
+            phc_offset: Family::default(),
+            phc_offset_uncertainty: Family::default(),
+            timestamping: Family::default(),
+            probe_rtt: Family::new_with_constructor(seconds_histogram),
+            probe_timeouts: Family::default(),
+            registry: Registry::default(),
+        };
+        m.register(&mut r, start_unix);
+        r.register_collector(Box::new(inventory::InventoryCollector(inventory)));
+        Self { registry: r, ..m }
+    }
+
+    fn register(&self, r: &mut Registry, start_unix: f64) {
+        let start = FGauge::default();
+        start.set(start_unix);
+        r.register_with_unit(
+            "murmurationd_start_time",
+            "When the daemon started (Unix time)",
+            Unit::Seconds,
+            start,
+        );
+        let info: Family<Labels, Gauge> = Family::default();
+        info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())]).set(1);
+        r.register("murmurationd_build_info", "The daemon's version (always 1)", info);
+        r.register(
+            "murmurationd_netlink_events",
+            "Netlink notifications received (link and namespace-ID groups)",
+            self.netlink_events.clone(),
+        );
+        r.register(
+            "murmurationd_inventory_refreshes",
+            "Times the inventory was re-read",
+            self.inventory_refreshes.clone(),
+        );
+        r.register(
+            "murmurationd_task_errors",
+            "Failures of a daemon task, by task",
+            self.task_errors.clone(),
+        );
+        r.register(
+            "murmuration_cni_operations",
+            "CNI plugin invocations, by verb and CNI error code (0 = success)",
+            self.cni_operations.clone(),
+        );
+        r.register_with_unit(
+            "murmuration_cni_operation_duration",
+            "Duration of CNI plugin invocations, by verb",
+            Unit::Seconds,
+            self.cni_duration.clone(),
+        );
+        r.register(
+            "murmuration_cleanup_releases",
+            "Stale attachments released by the daemon, by result",
+            self.cleanup_releases.clone(),
+        );
+        r.register(
+            "murmuration_stale_attachments",
+            "Attachments whose namespace is gone, waiting out the grace period",
+            self.stale_attachments.clone(),
+        );
+        self.register_ptp(r);
+    }
+
+    fn register_ptp(&self, r: &mut Registry) {
+        r.register(
+            "murmuration_ptp_up",
+            "1 when ptp4l answered the last poll",
+            self.ptp_up.clone(),
+        );
+        r.register_with_unit(
+            "murmuration_ptp_offset",
+            "ptp4l's offset from master",
+            Unit::Seconds,
+            self.ptp_offset.clone(),
+        );
+        r.register_with_unit(
+            "murmuration_ptp_mean_path_delay",
+            "ptp4l's mean path delay",
+            Unit::Seconds,
+            self.ptp_mean_path_delay.clone(),
+        );
+        r.register(
+            "murmuration_ptp_clock_class",
+            "The grandmaster's clock class",
+            self.ptp_clock_class.clone(),
+        );
+        r.register(
+            "murmuration_ptp_time_traceable",
+            "1 when the grandmaster's time is traceable to a primary reference",
+            self.ptp_time_traceable.clone(),
+        );
+        r.register(
+            "murmuration_ptp_port_state",
+            "1 for each ptp4l port's current state (port, state)",
+            self.ptp_port_state.clone(),
+        );
+        r.register(
+            "murmuration_ptp_sync_state",
+            "1 for the derived sync state (LOCKED, HOLDOVER, FREERUN)",
+            self.ptp_sync_state.clone(),
+        );
+        r.register_with_unit(
+            "murmuration_phc_system_offset",
+            "PHC minus CLOCK_REALTIME, by clock",
+            Unit::Seconds,
+            self.phc_offset.clone(),
+        );
+        r.register_with_unit(
+            "murmuration_phc_system_offset_uncertainty",
+            "Half the system-clock read window of the offset measurement, by clock",
+            Unit::Seconds,
+            self.phc_offset_uncertainty.clone(),
+        );
+        r.register(
+            "murmuration_interface_timestamping",
+            "1 when an interface offers a timestamping capability (ifname, capability)",
+            self.timestamping.clone(),
+        );
+        r.register_with_unit(
+            "murmuration_probe_rtt",
+            "Kernel-timestamped UDP round-trip time, by target and timestamp source",
+            Unit::Seconds,
+            self.probe_rtt.clone(),
+        );
+        r.register(
+            "murmuration_probe_timeouts",
+            "Probes that got no answer in time, by target",
+            self.probe_timeouts.clone(),
+        );
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::with_capacity(64 * 1024);
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    pub fn task_error(&self, task: &'static str) {
+        self.task_errors.get_or_create(&vec![("task", task.to_owned())]).inc();
+    }
+
+    pub fn record_op(&self, op: &murmuration_core::oplog::OpRecord) {
+        let verb = bounded_verb(&op.verb).to_owned();
+        self.cni_operations
+            .get_or_create(&vec![("verb", verb.clone()), ("code", op.code.min(999).to_string())])
+            .inc();
+        self.cni_duration.get_or_create(&vec![("verb", verb)]).observe(op.duration.as_secs_f64());
+    }
+}
+
+/// Keeps the `verb` label to the spec's verbs.
+fn bounded_verb(v: &str) -> &str {
+    match v {
+        "ADD" | "DEL" | "CHECK" | "STATUS" | "GC" => v,
+        _ => "OTHER",
+    }
+}

@@ -1,0 +1,30 @@
+//! The daemon's own unsafe code (the core's `sys` modules hold the rest).
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+
+use netlink_sys::Socket;
+use tokio::io::unix::AsyncFd;
+
+/// A netlink socket owned for the lifetime of its `AsyncFd` registration.
+pub struct NetlinkFd(pub Socket);
+
+impl AsRawFd for NetlinkFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl std::fmt::Debug for NetlinkFd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NetlinkFd({})", self.0.as_raw_fd())
+    }
+}
+
+/// Registers a non-blocking netlink socket with the tokio reactor.
+pub fn register_netlink(sock: Socket) -> io::Result<AsyncFd<NetlinkFd>> {
+    // SAFETY: `NetlinkFd` owns the socket, so its fd stays open and refers to
+    // the same socket until the `AsyncFd` (and with it the socket) is dropped;
+    // `as_raw_fd` always returns that one fd.
+    unsafe { AsyncFd::register(NetlinkFd(sock)) }.map_err(io::Error::from)
+}
