@@ -20,5 +20,6 @@ pub mod netlink;
 pub mod netns;
 pub mod oplog;
 pub mod ops;
+pub mod ptp;
 pub mod state;
 pub mod sysfs;

@@ -1,6 +1,6 @@
 //! `murmurationd`, the node daemon: inventory over netlink, cleanup of
-//! attachments whose pod namespace vanished without DEL, PTP monitoring, a
-//! timestamped latency prober, and Prometheus metrics.
+//! attachments whose pod namespace vanished without DEL, PTP monitoring
+//! (ptp4l's management socket), and Prometheus metrics.
 //!
 //! [`run`] is the whole daemon; `main` only parses flags and builds the runtime.
 //! Tasks share one [`Shared`]; each stops when the cancellation token fires,
@@ -110,7 +110,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     if shared.config.ptp.enabled {
         tasks.spawn(ptp::run(shared.clone(), shutdown.clone()));
     }
-    ptp::prober::spawn_all(&tasks, &shared, &shutdown);
     {
         let (s, c) = (shared.clone(), shutdown.clone());
         tasks.spawn(async move {

@@ -3,13 +3,13 @@
 //!
 //! Every field has a default, so an empty file (or none) is a valid config.
 //! Values are validated on the way in: durations are positive seconds,
-//! interface names are kernel-valid, addresses parse.
+//! addresses and port-state names parse, the log filter compiles.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use murmuration_core::cni::types::IfName;
+use murmuration_core::ptp::mgmt::PortState;
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,6 @@ pub struct Config {
     pub inventory: InventoryConfig,
     pub cleanup: CleanupConfig,
     pub ptp: PtpConfig,
-    pub prober: ProberConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,17 +144,16 @@ impl Default for CleanupConfig {
     }
 }
 
-/// What to do about hardware timestamping on the configured interfaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HwTimestampPolicy {
-    /// Enable it where the interface supports it; otherwise report and go on.
-    #[default]
-    Auto,
-    /// Enable it; an interface that cannot is reported as an error.
-    Required,
-    /// Leave the interfaces as they are.
-    Off,
+/// A PTP port state by its IEEE 1588 name (`SLAVE`, `UNCALIBRATED`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct LockedPortState(pub PortState);
+
+impl TryFrom<String> for LockedPortState {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        PortState::parse(&s).map(Self).ok_or_else(|| format!("unknown PTP port state {s:?}"))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -170,13 +168,11 @@ pub struct PtpConfig {
     pub offset_threshold_ns: u64,
     /// How long HOLDOVER lasts after losing lock before FREERUN.
     pub holdover_seconds: Seconds,
-    /// Interfaces whose timestamping the daemon manages (`hwtstamp_policy`).
-    pub interfaces: Vec<IfName>,
-    pub hwtstamp_policy: HwTimestampPolicy,
-    /// Root of sysfs, for PHC discovery (`<root>/class/ptp`).
-    pub sysfs_root: PathBuf,
-    /// Root of device nodes (`<root>/ptpN`).
-    pub dev_root: PathBuf,
+    /// Port states that count as tracking a master. `SLAVE` only, by default;
+    /// a monitoring-only ptp4l (`free_running 1`) stays `UNCALIBRATED`.
+    pub locked_port_states: Vec<LockedPortState>,
+    /// Where the management client binds its own socket.
+    pub client_socket_dir: PathBuf,
 }
 
 impl Default for PtpConfig {
@@ -188,45 +184,10 @@ impl Default for PtpConfig {
             poll_seconds: secs(1.0),
             offset_threshold_ns: 1000,
             holdover_seconds: secs(30.0),
-            interfaces: Vec::new(),
-            hwtstamp_policy: HwTimestampPolicy::Auto,
-            sysfs_root: PathBuf::from("/sys"),
-            dev_root: PathBuf::from("/dev"),
+            locked_port_states: vec![LockedPortState(PortState::Slave)],
+            client_socket_dir: PathBuf::from("/run"),
         }
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProberConfig {
-    /// Answer probes on this UDP address (another node's prober targets it).
-    pub responder: Option<SocketAddr>,
-    /// Endpoints probed with timestamped UDP round trips.
-    pub targets: Vec<ProbeTarget>,
-    pub interval_seconds: Seconds,
-    pub timeout_seconds: Seconds,
-}
-
-impl Default for ProberConfig {
-    fn default() -> Self {
-        Self {
-            responder: None,
-            targets: Vec::new(),
-            interval_seconds: secs(1.0),
-            timeout_seconds: secs(1.0),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeTarget {
-    /// The metric label; keep the set small and fixed.
-    pub name: String,
-    pub address: SocketAddr,
-    /// Bind the probe socket to this local address (e.g. an attachment's).
-    #[serde(default)]
-    pub source: Option<SocketAddr>,
 }
 
 impl Config {
@@ -244,24 +205,6 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut names = std::collections::HashSet::new();
-        for t in &self.prober.targets {
-            let ok = !t.name.is_empty()
-                && t.name.len() <= 64
-                && t.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            if !ok {
-                return Err(ConfigError::Invalid(format!(
-                    "prober target name {:?}: use 1-64 of [A-Za-z0-9._-]",
-                    t.name
-                )));
-            }
-            if !names.insert(&t.name) {
-                return Err(ConfigError::Invalid(format!("duplicate prober target {:?}", t.name)));
-            }
-        }
-        if self.prober.targets.len() > 32 {
-            return Err(ConfigError::Invalid("at most 32 prober targets".into()));
-        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::Invalid(format!("log.level {:?}: {e}", self.log.level)))?;
         Ok(())

@@ -22,7 +22,6 @@ fn empty_file_gives_defaults() {
     assert!(c.cleanup.enabled);
     assert_eq!(c.cleanup.grace_period_seconds.get(), Duration::from_secs(60));
     assert!(!c.ptp.enabled);
-    assert_eq!(c.ptp.hwtstamp_policy, HwTimestampPolicy::Auto);
 }
 
 #[test]
@@ -48,14 +47,7 @@ fn full_file_parses() {
         domain = 24
         offset_threshold_ns = 100
         holdover_seconds = 3
-        interfaces = ["eth1"]
-        hwtstamp_policy = "required"
-        [prober]
-        responder = "0.0.0.0:7777"
-        [[prober.targets]]
-        name = "peer-a"
-        address = "10.0.0.2:7777"
-        source = "10.0.0.1:0"
+        locked_port_states = ["SLAVE", "uncalibrated"]
         "#,
     )
     .expect("valid");
@@ -63,19 +55,14 @@ fn full_file_parses() {
     assert_eq!(c.state.cni_path.len(), 2);
     assert_eq!(c.cleanup.grace_period_seconds.get(), Duration::from_millis(2500));
     assert_eq!(c.ptp.domain, 24);
-    assert_eq!(c.ptp.hwtstamp_policy, HwTimestampPolicy::Required);
-    assert_eq!(c.ptp.interfaces[0].as_ref(), "eth1");
-    assert_eq!(c.prober.targets[0].name, "peer-a");
+    assert_eq!(c.ptp.locked_port_states.len(), 2);
 }
 
 #[test]
 fn unknown_keys_are_refused_by_name() {
     assert!(err_text("[cleanup]\ngrace = 3").contains("grace"));
     assert!(err_text("colour = 1").contains("colour"));
-    assert!(
-        err_text("[prober]\n[[prober.targets]]\nname='a'\naddress='1.2.3.4:5'\nttl=3")
-            .contains("ttl")
-    );
+    assert!(err_text("[ptp]\nenabled = true\nholdover = 3").contains("holdover"));
 }
 
 #[test]
@@ -83,10 +70,6 @@ fn bad_values_are_refused() {
     assert!(err_text("[cleanup]\ngrace_period_seconds = 0").contains("positive"));
     assert!(err_text("[cleanup]\ngrace_period_seconds = -1").contains("positive"));
     assert!(err_text("[http]\nlisten = \"nowhere\"").contains("listen"));
-    assert!(err_text("[ptp]\nhwtstamp_policy = \"maybe\"").contains("maybe"));
-    assert!(err_text("[ptp]\ninterfaces = [\"a-name-longer-than-15\"]").contains("interfaces"));
     assert!(err_text("[ptp]\ndomain = 300").contains("domain"));
-    let dup = "[[prober.targets]]\nname='a'\naddress='1.2.3.4:5'\n[[prober.targets]]\nname='a'\naddress='1.2.3.4:6'";
-    assert!(err_text(dup).contains("duplicate"));
-    assert!(err_text("[[prober.targets]]\nname='a b'\naddress='1.2.3.4:5'").contains("a b"));
+    assert!(err_text("[ptp]\nlocked_port_states = [\"SLAVISH\"]").contains("SLAVISH"));
 }

@@ -47,11 +47,6 @@ pub struct Metrics {
     pub ptp_time_traceable: Gauge,
     pub ptp_port_state: Family<Labels, Gauge>,
     pub ptp_sync_state: Family<Labels, Gauge>,
-    pub phc_offset: Family<Labels, FGauge>,
-    pub phc_offset_uncertainty: Family<Labels, FGauge>,
-    pub timestamping: Family<Labels, Gauge>,
-    pub probe_rtt: Family<Labels, Histogram, fn() -> Histogram>,
-    pub probe_timeouts: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -72,11 +67,6 @@ impl Metrics {
             ptp_time_traceable: Gauge::default(),
             ptp_port_state: Family::default(),
             ptp_sync_state: Family::default(),
-            phc_offset: Family::default(),
-            phc_offset_uncertainty: Family::default(),
-            timestamping: Family::default(),
-            probe_rtt: Family::new_with_constructor(seconds_histogram),
-            probe_timeouts: Family::default(),
             registry: Registry::default(),
         };
         m.register(&mut r, start_unix);
@@ -172,34 +162,6 @@ impl Metrics {
             "murmuration_ptp_sync_state",
             "1 for the derived sync state (LOCKED, HOLDOVER, FREERUN)",
             self.ptp_sync_state.clone(),
-        );
-        r.register_with_unit(
-            "murmuration_phc_system_offset",
-            "PHC minus CLOCK_REALTIME, by clock",
-            Unit::Seconds,
-            self.phc_offset.clone(),
-        );
-        r.register_with_unit(
-            "murmuration_phc_system_offset_uncertainty",
-            "Half the system-clock read window of the offset measurement, by clock",
-            Unit::Seconds,
-            self.phc_offset_uncertainty.clone(),
-        );
-        r.register(
-            "murmuration_interface_timestamping",
-            "1 when an interface offers a timestamping capability (ifname, capability)",
-            self.timestamping.clone(),
-        );
-        r.register_with_unit(
-            "murmuration_probe_rtt",
-            "Kernel-timestamped UDP round-trip time, by target and timestamp source",
-            Unit::Seconds,
-            self.probe_rtt.clone(),
-        );
-        r.register(
-            "murmuration_probe_timeouts",
-            "Probes that got no answer in time, by target",
-            self.probe_timeouts.clone(),
         );
     }
 

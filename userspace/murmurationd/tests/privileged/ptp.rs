@@ -1,1 +1,108 @@
+//! Real ptp4l in two namespaces over a veth pair, software timestamping.
+//! The client runs `free_running 1`, so the host clock is never adjusted
+//! (and no phc2sys runs). linuxptp 3.1 keeps such a client's port in
+//! UNCALIBRATED, so the daemon is configured to count UNCALIBRATED as
+//! tracking; the test asserts the port state, an offset and a path delay,
+//! then stops the master and times HOLDOVER -> FREERUN.
 
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{Netns, Proc, World, wait_for};
+
+const ADDR: &str = "127.0.0.1:9467";
+const HOLDOVER_S: f64 = 3.0;
+
+fn ptp4l_config(w: &World, name: &str, role: &str) -> std::path::PathBuf {
+    let path = w.tmp.path().join(format!("{name}.cfg"));
+    let sock = w.tmp.path().join(format!("{name}.sock"));
+    let text = format!(
+        "[global]\n{role}\nuds_address {}\nlogAnnounceInterval -2\nlogSyncInterval -3\n\
+         announceReceiptTimeout 3\n",
+        sock.display()
+    );
+    std::fs::write(&path, text).expect("ptp4l config");
+    path
+}
+
+fn ptp4l(w: &World, ns: &Netns, name: &str, ifname: &str, role: &str) -> Proc {
+    let cfg = ptp4l_config(w, name, role);
+    let cfg = cfg.display().to_string();
+    let log = w.tmp.path().join(format!("{name}.log"));
+    Proc::spawn_in(ns, "ptp4l", "ptp4l", &["-S", "-m", "-i", ifname, "-f", &cfg], &log)
+}
+
+fn ptp_status(w: &World) -> Value {
+    let (_, body) = w.get(ADDR, "/status");
+    let v: Value = serde_json::from_str(&body).expect("status JSON");
+    v["ptp"].clone()
+}
+
+#[test]
+#[ignore = "privileged: needs root, network namespaces and Debian's linuxptp (cargo xtask test)"]
+fn ptp4l_port_offset_and_holdover_to_freerun() {
+    let w = World::new();
+    let master_ns = Netns::new("gm");
+    w.node.ip(&[
+        "link",
+        "add",
+        "ptpc0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "ptpm0",
+        "netns",
+        &master_ns.name,
+    ]);
+    w.node.ip(&["addr", "add", "10.93.0.2/24", "dev", "ptpc0"]);
+    w.node.ip(&["link", "set", "ptpc0", "up"]);
+    master_ns.ip(&["addr", "add", "10.93.0.1/24", "dev", "ptpm0"]);
+    master_ns.ip(&["link", "set", "ptpm0", "up"]);
+    let mut master = ptp4l(&w, &master_ns, "master", "ptpm0", "priority1 10\nmasterOnly 1");
+    let _client = ptp4l(&w, &w.node, "client", "ptpc0", "slaveOnly 1\nfree_running 1");
+    let sock = w.tmp.path().join("client.sock");
+    let extra = format!(
+        "[ptp]\nenabled = true\nptp4l_socket = \"{}\"\nclient_socket_dir = \"{}\"\n\
+         poll_seconds = 0.2\noffset_threshold_ns = 1000000\nholdover_seconds = {HOLDOVER_S}\n\
+         locked_port_states = [\"SLAVE\", \"UNCALIBRATED\"]\n",
+        sock.display(),
+        w.tmp.path().display()
+    );
+    let _d = w.daemon(9467, &extra);
+
+    let locked = wait_for("LOCKED with a measured path delay", Duration::from_secs(30), || {
+        let p = ptp_status(&w);
+        let measured = p["mean_path_delay_ns"].as_f64().is_some_and(|d| d > 0.0);
+        (p["sync_state"] == "LOCKED" && measured).then_some(p)
+    });
+    let state = locked["ports"][0]["state"].as_str().expect("port state");
+    assert!(["SLAVE", "UNCALIBRATED"].contains(&state), "{locked}");
+    assert!(locked["offset_ns"].is_f64(), "an offset is reported: {locked}");
+    assert!(locked["mean_path_delay_ns"].as_f64().is_some_and(|d| d > 0.0), "{locked}");
+    assert_eq!(locked["clock_class"], 248, "default grandmaster class: {locked}");
+    let (_, metrics) = w.get(ADDR, "/metrics");
+    assert!(metrics.contains("murmuration_ptp_sync_state{state=\"LOCKED\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains(&format!("murmuration_ptp_port_state{{port=\"1\",state=\"{state}\"}} 1"))
+    );
+
+    master.stop();
+    let stopped = Instant::now();
+    wait_for("HOLDOVER after the master stops", Duration::from_secs(10), || {
+        (ptp_status(&w)["sync_state"] == "HOLDOVER").then_some(())
+    });
+    let holdover_at = stopped.elapsed();
+    wait_for("FREERUN after the holdover", Duration::from_secs(15), || {
+        (ptp_status(&w)["sync_state"] == "FREERUN").then_some(())
+    });
+    let in_holdover = stopped.elapsed() - holdover_at;
+    // HOLDOVER lasts the configured time (poll 0.2 s and our own 0.1 s polling as slack).
+    assert!(
+        in_holdover.as_secs_f64() >= HOLDOVER_S - 0.4
+            && in_holdover.as_secs_f64() <= HOLDOVER_S + 1.5,
+        "HOLDOVER lasted {in_holdover:?}, configured {HOLDOVER_S} s\n{}",
+        w.daemon_log()
+    );
+}
