@@ -120,6 +120,13 @@ impl Cni {
         }
     }
 
+    /// The record of attachment `cid`/`ifname`, if one is on disk.
+    pub fn record(&self, cid: &str, ifname: &str) -> Option<Value> {
+        let path = self.data_dir.join("attachments").join(format!("{cid}@{ifname}.json"));
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(serde_json::from_str(&text).expect("record JSON"))
+    }
+
     /// The attachment records left in the data directory.
     pub fn records(&self) -> Vec<String> {
         let dir = self.data_dir.join("attachments");

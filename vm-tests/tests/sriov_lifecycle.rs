@@ -133,19 +133,46 @@ fn del_without_device_id_with_empty_netns_after_netns_deletion_and_twice() {
 fn a_vf_held_by_a_live_pod_is_refused_and_taken_over_from_a_dead_one() {
     let s = Sriov::fresh();
     let vf = s.vfs[5].clone();
+    let before = link(None, &vf.netdev).expect("VF netdev");
+    let orig = s.vf_info(5);
     let cni = Cni::new("held");
-    let pod_a = Pod::new("held-a");
+    let mut pod_a = Pod::new("held-a");
     let pod_b = Pod::new("held-b");
-    let conf = sriov_conf(&cni, &vf.pci, "10.62.0.2/24");
-    cni.call("ADD", Some(&pod_a.path()), "c-a", "net1", &conf).result();
-    let err = cni.call("ADD", Some(&pod_b.path()), "c-b", "net1", &conf).error();
+    let mut conf_a = sriov_conf(&cni, &vf.pci, "10.62.0.2/24");
+    conf_a["mac"] = json!("02:ab:00:00:00:0a");
+    let mut conf_b = sriov_conf(&cni, &vf.pci, "10.62.0.3/24");
+    conf_b["mac"] = json!("02:ab:00:00:00:0b");
+    cni.call("ADD", Some(&pod_a.path()), "c-a", "net1", &conf_a).result();
+    let err = cni.call("ADD", Some(&pod_b.path()), "c-b", "net1", &conf_b).error();
     assert_eq!(err["code"], 106, "{err}");
     assert!(err["msg"].as_str().expect("msg").contains("held by attachment c-a/net1"), "{err}");
     assert!(link(Some(&pod_b.name), "net1").is_none(), "nothing made in the second pod");
     assert!(link(Some(&pod_a.name), "net1").is_some(), "first pod keeps its VF");
-    cni.call("DEL", Some(&pod_a.path()), "c-a", "net1", &conf).result();
-    cni.call("ADD", Some(&pod_b.path()), "c-b", "net1", &conf).result();
-    cni.call("DEL", Some(&pod_b.path()), "c-b", "net1", &conf).result();
+
+    // Pod A dies without a DEL: its namespace goes, the VF drifts back to the
+    // host on its own, and B's ADD takes the VF over.
+    pod_a.delete();
+    let r = cni.call("ADD", Some(&pod_b.path()), "c-b", "net1", &conf_b).result();
+    assert_eq!(r["interfaces"][0]["pciID"], vf.pci.as_str(), "{r}");
+    let p = link(Some(&pod_b.name), "net1").expect("net1 in pod B");
+    assert_eq!(p["address"], "02:ab:00:00:00:0b", "{p}");
+    assert_eq!(s.vf_info(5)["address"], "02:ab:00:00:00:0b", "B's admin MAC");
+    let old = cni.record("c-a", "net1").expect("A's record keeps its IPAM lease");
+    assert!(old.get("vf").is_none(), "A's record no longer holds the VF: {old}");
+    assert_eq!(cni.record("c-b", "net1").expect("B's record")["vf"]["pci"], vf.pci.as_str());
+
+    // A's late DEL cleans A's record and leaves B's VF alone.
+    cni.call("DEL", None, "c-a", "net1", &conf_a).result();
+    assert!(cni.record("c-a", "net1").is_none(), "A's record cleaned");
+    assert!(link(Some(&pod_b.name), "net1").is_some(), "B keeps its VF after A's DEL");
+    assert_eq!(s.vf_info(5)["address"], "02:ab:00:00:00:0b", "B's admin MAC kept");
+
+    // B's DEL restores the state the VF had before A ever took it.
+    cni.call("DEL", Some(&pod_b.path()), "c-b", "net1", &conf_b).result();
+    assert_home(&s, 5, &vf.netdev, &before["address"], &before["mtu"]);
+    let after = s.vf_info(5);
+    assert_eq!(after["address"], orig["address"], "admin MAC from before A: {after}");
+    assert_eq!(after["vlan_list"], orig["vlan_list"], "{after}");
     assert!(cni.records().is_empty());
 }
 

@@ -33,8 +33,11 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     let pci = ctx.conf.device.as_ref().ok_or_else(|| device_error("no deviceID"))?;
     let sysfs = Sysfs::default();
     let _lock = ctx.store.lock_device(pci.as_ref()).map_err(|e| crate::ops::state_error(&e))?;
-    let dev = resolve(&sysfs, pci)?;
-    refuse_if_held(ctx.store, ctx.record, &dev)?;
+    let mut dev = resolve(&sysfs, pci)?;
+    if refuse_if_held(ctx.store, ctx.record, &dev)? {
+        // The takeover brought the netdev home under its original name.
+        dev = resolve(&sysfs, pci)?;
+    }
     let pf = pf_index(ctx.host, &dev)?;
     let vf = capture(ctx.host, pf, &dev)?;
     ctx.record.vf = Some(vf.clone());
@@ -58,8 +61,9 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
 
 /// Another attachment's record naming this VF: refused while its namespace
 /// lives; otherwise its VF is restored and taken over (its record keeps the
-/// IPAM lease for its own DEL or GC).
-fn refuse_if_held(store: &Store, ours: &Record, dev: &VfDevice) -> Result<(), CniError> {
+/// IPAM lease for its own DEL or GC). True when a VF was taken over.
+fn refuse_if_held(store: &Store, ours: &Record, dev: &VfDevice) -> Result<bool, CniError> {
+    let mut took_over = false;
     let (records, _) = store.list();
     for mut other in records.into_iter().filter(|r| r.id() != ours.id()) {
         if other.vf.as_ref().is_none_or(|v| v.pci != dev.pci) {
@@ -80,8 +84,9 @@ fn refuse_if_held(store: &Store, ours: &Record, dev: &VfDevice) -> Result<(), Cn
         restore::restore_vf(&other, &mut host)?;
         other.vf = None;
         store.save(&other).map_err(|e| crate::ops::state_error(&e))?;
+        took_over = true;
     }
-    Ok(())
+    Ok(took_over)
 }
 
 fn pf_index(host: &mut Netlink, dev: &VfDevice) -> Result<u32, CniError> {
