@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod cni;
 pub mod pod;
 pub mod sriov;
+pub mod wire;
 
 /// Where tests may drop reports (latency tables) for `cargo xtask vm` to print.
 pub fn report(name: &str, text: &str) {

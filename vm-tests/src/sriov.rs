@@ -55,6 +55,27 @@ fn link_target(path: &Path) -> String {
     target.file_name().expect("link target").to_string_lossy().into_owned()
 }
 
+/// The driver bound to PCI function `pci`, if any.
+pub fn driver_of(pci: &str) -> Option<String> {
+    fs::read_link(pci_dev(pci).join("driver"))
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
+/// Rebinds VF `pci` to vfio-pci (no-IOMMU mode, set by the guest's module
+/// parameters): unbind from its driver, `driver_override`, bind.
+pub fn bind_vfio(pci: &str) {
+    if let Some(driver) = driver_of(pci) {
+        let unbind = Path::new("/sys/bus/pci/drivers").join(driver).join("unbind");
+        fs::write(&unbind, pci).unwrap_or_else(|e| panic!("{}: {e}", unbind.display()));
+    }
+    fs::write(pci_dev(pci).join("driver_override"), "vfio-pci").expect("driver_override");
+    fs::write("/sys/bus/pci/drivers/vfio-pci/bind", pci).expect("binding to vfio-pci");
+    let bound = driver_of(pci);
+    assert_eq!(bound.as_deref(), Some("vfio-pci"), "VF {pci} bound to vfio-pci");
+    assert!(netdev_of(pci).is_none(), "a vfio-pci VF has no netdev");
+}
+
 impl Sriov {
     /// Recreates the PF's VFs (0, then [`NUM_VFS`]) so every test starts from
     /// pristine VFs whatever an earlier test left, and brings both NICs up.
@@ -80,6 +101,17 @@ impl Sriov {
         ip(&["link", "set", &pf, "up"]);
         ip(&["link", "set", &wire, "up"]);
         Self { pf, pf_pci, wire, vfs }
+    }
+
+    /// The PF with no VFs (a plain igb NIC, e.g. as a fast-path uplink) and the wire, both up.
+    pub fn without_vfs() -> Self {
+        let pf = netdev_by_mac(PF_MAC);
+        let wire = netdev_by_mac(WIRE_MAC);
+        let pf_pci = link_target(&Path::new("/sys/class/net").join(&pf).join("device"));
+        fs::write(pci_dev(&pf_pci).join("sriov_numvfs"), "0").expect("sriov_numvfs=0");
+        ip(&["link", "set", &pf, "up"]);
+        ip(&["link", "set", &wire, "up"]);
+        Self { pf, pf_pci, wire, vfs: Vec::new() }
     }
 
     /// The PF's VF table entry for VF `index` (`ip -j -d link show`'s `vfinfo_list`).

@@ -8,29 +8,8 @@ use murmuration_vm_tests::cni::Cni;
 use murmuration_vm_tests::pod::Pod;
 use murmuration_vm_tests::report;
 use murmuration_vm_tests::sriov::Sriov;
+use murmuration_vm_tests::wire::WireVlan;
 use serde_json::json;
-
-/// A VLAN subinterface of the wire NIC with an address, deleted on drop.
-struct WireVlan(String);
-
-impl WireVlan {
-    fn new(wire: &str, vlan: u16, addr: &str) -> Self {
-        let name = format!("wire.{vlan}");
-        ip(&["link", "add", "link", wire, "name", &name, "type", "vlan", "id", &vlan.to_string()]);
-        ip(&["addr", "add", addr, "dev", &name]);
-        ip(&["link", "set", &name, "up"]);
-        Self(name)
-    }
-}
-
-impl Drop for WireVlan {
-    fn drop(&mut self) {
-        let _ = murmuration_vm_tests::cmd::output(
-            murmuration_vm_tests::cmd::IP,
-            &["link", "del", &self.0],
-        );
-    }
-}
 
 #[test]
 fn vlan_mode_pod_reaches_the_wire_vlan_and_is_deleted_on_del() {

@@ -37,6 +37,9 @@ fn command(kernel: &Path, initrd: &Path, share: &Path) -> Command {
     cmd.args(["-accel", "tcg", "-cpu", "max", "-machine", "q35", "-m", "1024", "-smp", "2"])
         .args(["-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        // A virtual IOMMU, so a VF can be bound to vfio-pci: Debian's kernel
+        // has no CONFIG_VFIO_NOIOMMU. Host drivers stay identity-mapped (`iommu=pt`).
+        .args(["-device", "intel-iommu,intremap=off"])
         .args(["-device", "pcie-root-port,id=rp1,chassis=1,slot=1"])
         .args(["-device", "pcie-root-port,id=rp2,chassis=2,slot=2"])
         .args(["-netdev", "hubport,id=hp0,hubid=0", "-netdev", "hubport,id=hp1,hubid=0"])
@@ -48,7 +51,7 @@ fn command(kernel: &Path, initrd: &Path, share: &Path) -> Command {
         .arg(kernel)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", "console=ttyS0 panic=-1 quiet loglevel=4"]);
+        .args(["-append", "console=ttyS0 panic=-1 quiet loglevel=4 intel_iommu=on iommu=pt"]);
     cmd
 }
 

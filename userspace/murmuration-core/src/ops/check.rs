@@ -5,9 +5,11 @@ use super::{Call, netns_error, open_host_netlink, open_pod_netlink, state_error}
 use crate::cni::env::Command;
 use crate::cni::error::{CniError, ErrorCode};
 use crate::cni::result::CniResult;
+use crate::cni::types::PciAddress;
 use crate::netlink::Netlink;
 use crate::netns::NetNs;
-use crate::state::Record;
+use crate::state::{Record, VfRecord};
+use crate::sysfs::Sysfs;
 
 fn mismatch(msg: impl Into<String>) -> CniError {
     CniError::new(ErrorCode::CheckMismatch, msg)
@@ -37,7 +39,10 @@ pub fn check(call: &Call<'_>) -> Result<(), CniError> {
     if let Some(prev) = &call.conf.prev_result {
         check_prev_result(prev, &rec)?;
     }
-    check_pod(&mut open_pod_netlink(&netns)?, &rec, &recorded)?;
+    match rec.vf.as_ref().filter(|vf| vf.userspace) {
+        Some(vf) => check_userspace_vf(vf)?,
+        None => check_pod(&mut open_pod_netlink(&netns)?, &rec, &recorded)?,
+    }
     check_host(&mut open_host_netlink()?, &rec)?;
     if let (Some(dp), Some(mac)) = (&rec.datapath, rec.mac) {
         crate::attach::fastpath::check(dp, mac)?;
@@ -90,6 +95,19 @@ fn check_pod(pod: &mut Netlink, rec: &Record, recorded: &CniResult) -> Result<()
         }
     }
     Ok(())
+}
+
+/// A userspace-driver VF has no netdev in the pod: it must still exist and
+/// still be bound to a userspace driver.
+fn check_userspace_vf(vf: &VfRecord) -> Result<(), CniError> {
+    let pci = PciAddress::parse(&vf.pci).map_err(|e| mismatch(e.to_string()))?;
+    let dev =
+        Sysfs::default().vf(&pci).map_err(|e| mismatch(format!("VF {} is gone: {e}", vf.pci)))?;
+    if dev.is_userspace() {
+        Ok(())
+    } else {
+        Err(mismatch(format!("VF {} is bound to {:?}, not a userspace driver", vf.pci, dev.driver)))
+    }
 }
 
 fn check_host(host: &mut Netlink, rec: &Record) -> Result<(), CniError> {
