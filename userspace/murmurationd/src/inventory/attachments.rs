@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use murmuration_core::state::{Record, Store};
+use murmuration_core::state::{DatapathRecord, Record, Store};
 use serde::Serialize;
 
 use super::links::{Counters, LinkView};
@@ -27,6 +27,8 @@ pub struct AttachmentView {
     pub host_link: Option<u32>,
     /// The host end's counters; rx here is what the pod sent.
     pub host_stats: Option<Counters>,
+    /// The fast-path port (pin root, uplink, attachment id), when it has one.
+    pub datapath: Option<DatapathRecord>,
     pub created_unix: u64,
 }
 
@@ -55,6 +57,7 @@ pub fn view(rec: &Record, links: &HashMap<&str, &LinkView>) -> AttachmentView {
         netns_present: rec.netns.as_deref().map(netns_present),
         host_link: host.map(|l| l.index),
         host_stats: host.map(|l| l.stats),
+        datapath: rec.datapath.clone(),
         created_unix: rec.created_unix,
     }
 }

@@ -2,6 +2,7 @@
 //! collector that renders the inventory snapshot at scrape time.
 //! Every metric is documented in `docs/metrics.md`.
 
+mod fastpath;
 mod inventory;
 pub mod text004;
 
@@ -70,6 +71,10 @@ impl Metrics {
             registry: Registry::default(),
         };
         m.register(&mut r, start_unix);
+        r.register_collector(Box::new(fastpath::FastPathCollector {
+            inventory: inventory.clone(),
+            errors: m.task_errors.clone(),
+        }));
         r.register_collector(Box::new(inventory::InventoryCollector(inventory)));
         Self { registry: r, ..m }
     }

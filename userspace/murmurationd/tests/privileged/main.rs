@@ -4,5 +4,6 @@
 
 mod cleanup;
 mod common;
+mod fastpath;
 mod prometheus;
 mod ptp;

@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use crate::common::{Netns, Proc, World, sh, wait_for};
 
-const DAEMON_ADDR: &str = "127.0.0.1:9466";
+pub const DAEMON_ADDR: &str = "127.0.0.1:9466";
 /// The node namespace is fresh, so this port is free by construction.
 const PROM_ADDR: &str = "127.0.0.1:9090";
 
-fn start_prometheus(w: &World) -> Proc {
+pub fn start_prometheus(w: &World) -> Proc {
     let dir = w.tmp.path().join("prometheus");
     std::fs::create_dir_all(&dir).expect("prometheus dir");
     let cfg = dir.join("prometheus.yml");
@@ -41,7 +41,7 @@ fn start_prometheus(w: &World) -> Proc {
 }
 
 /// The single value of an instant query, if there is exactly one series.
-fn query(w: &World, q: &str) -> Option<f64> {
+pub fn query(w: &World, q: &str) -> Option<f64> {
     let path = format!("/api/v1/query?query={}", q.replace('"', "%22").replace(' ', "%20"));
     let (status, body) = w.get(PROM_ADDR, &path);
     assert_eq!(status, 200, "query {q}: {body}");
@@ -91,8 +91,12 @@ fn prometheus_scrapes_attachment_counters_that_follow_traffic() {
     assert!(adds >= 1.0);
     assert_eq!(query(&w, "up{job=\"murmurationd\"}"), Some(1.0));
 
-    // promtool on the exposition the daemon serves to plain clients.
-    let (_, body) = w.get(DAEMON_ADDR, "/metrics");
+    promtool_check(&w.get(DAEMON_ADDR, "/metrics").1);
+}
+
+/// `promtool check metrics` on the exposition the daemon serves to plain
+/// clients: no error, no warning.
+pub fn promtool_check(body: &str) {
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
