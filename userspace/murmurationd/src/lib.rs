@@ -13,6 +13,7 @@ pub mod http;
 pub mod inventory;
 pub mod metrics;
 mod oplog;
+pub mod phc;
 pub mod ptp;
 mod refresh;
 mod sys;
@@ -109,6 +110,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     tasks.spawn(oplog::run(shared.clone(), shutdown.clone()));
     if shared.config.ptp.enabled {
         tasks.spawn(ptp::run(shared.clone(), shutdown.clone()));
+    }
+    if shared.config.phc.enabled {
+        tasks.spawn(phc::run(shared.clone(), shutdown.clone()));
     }
     {
         let (s, c) = (shared.clone(), shutdown.clone());

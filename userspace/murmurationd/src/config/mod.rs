@@ -69,6 +69,7 @@ pub struct Config {
     pub inventory: InventoryConfig,
     pub cleanup: CleanupConfig,
     pub ptp: PtpConfig,
+    pub phc: PhcConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +191,50 @@ impl Default for PtpConfig {
     }
 }
 
+/// What to do about hardware timestamping on `[phc] interfaces`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HwTimestamping {
+    /// Enable it where the NIC offers it; log where it does not.
+    Auto,
+    /// Enable it; an interface without it is an error (metric, task error, log).
+    Required,
+    /// Leave the interfaces' timestamping configuration alone.
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhcConfig {
+    pub enabled: bool,
+    /// Interfaces whose timestamping capabilities and PHC are reported, and
+    /// on which `hw_timestamping` applies.
+    pub interfaces: Vec<String>,
+    pub hw_timestamping: HwTimestamping,
+    /// How often every PHC's offset to the system clock is measured.
+    pub poll_seconds: Seconds,
+    /// Readings per measurement (1-25, `PTP_SYS_OFFSET*` `n_samples`).
+    pub samples: u32,
+    /// Where `class/ptp` is looked up.
+    pub sysfs_root: PathBuf,
+    /// Where the `ptpN` character devices are.
+    pub dev_dir: PathBuf,
+}
+
+impl Default for PhcConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interfaces: Vec::new(),
+            hw_timestamping: HwTimestamping::Auto,
+            poll_seconds: secs(1.0),
+            samples: 9,
+            sysfs_root: PathBuf::from("/sys"),
+            dev_dir: PathBuf::from("/dev"),
+        }
+    }
+}
+
 impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let cfg: Self = toml::from_str(text)
@@ -207,6 +252,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::Invalid(format!("log.level {:?}: {e}", self.log.level)))?;
+        if !(1..=25).contains(&self.phc.samples) {
+            return Err(ConfigError::Invalid(format!(
+                "phc.samples {} not in 1..=25",
+                self.phc.samples
+            )));
+        }
         Ok(())
     }
 }

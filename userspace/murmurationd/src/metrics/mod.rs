@@ -48,6 +48,13 @@ pub struct Metrics {
     pub ptp_time_traceable: Gauge,
     pub ptp_port_state: Family<Labels, Gauge>,
     pub ptp_sync_state: Family<Labels, Gauge>,
+    pub phc_clocks: Gauge,
+    pub phc_offset: Family<Labels, FGauge>,
+    pub phc_uncertainty: Family<Labels, FGauge>,
+    pub phc_info: Family<Labels, Gauge>,
+    pub if_phc_index: Family<Labels, Gauge>,
+    pub if_timestamping_capability: Family<Labels, Gauge>,
+    pub if_hw_timestamping: Family<Labels, Gauge>,
 }
 
 impl Metrics {
@@ -68,6 +75,13 @@ impl Metrics {
             ptp_time_traceable: Gauge::default(),
             ptp_port_state: Family::default(),
             ptp_sync_state: Family::default(),
+            phc_clocks: Gauge::default(),
+            phc_offset: Family::default(),
+            phc_uncertainty: Family::default(),
+            phc_info: Family::default(),
+            if_phc_index: Family::default(),
+            if_timestamping_capability: Family::default(),
+            if_hw_timestamping: Family::default(),
             registry: Registry::default(),
         };
         m.register(&mut r, start_unix);
@@ -128,6 +142,47 @@ impl Metrics {
             self.stale_attachments.clone(),
         );
         self.register_ptp(r);
+        self.register_phc(r);
+    }
+
+    fn register_phc(&self, r: &mut Registry) {
+        r.register(
+            "murmuration_phc_clocks",
+            "PTP hardware clocks found under /sys/class/ptp",
+            self.phc_clocks.clone(),
+        );
+        r.register_with_unit(
+            "murmuration_phc_offset",
+            "PHC minus system clock (CLOCK_REALTIME), by clock",
+            Unit::Seconds,
+            self.phc_offset.clone(),
+        );
+        r.register_with_unit(
+            "murmuration_phc_offset_uncertainty",
+            "Half the system-clock window of the reading the PHC offset comes from",
+            Unit::Seconds,
+            self.phc_uncertainty.clone(),
+        );
+        r.register(
+            "murmuration_phc_info",
+            "1 per PHC: its driver name and the offset method in use",
+            self.phc_info.clone(),
+        );
+        r.register(
+            "murmuration_interface_phc_index",
+            "The interface's PHC (/dev/ptpN), -1 for none",
+            self.if_phc_index.clone(),
+        );
+        r.register(
+            "murmuration_interface_timestamping_capability",
+            "1 when the interface offers the timestamping capability",
+            self.if_timestamping_capability.clone(),
+        );
+        r.register(
+            "murmuration_interface_hw_timestamping",
+            "1 when the daemon turned hardware timestamping on for the interface",
+            self.if_hw_timestamping.clone(),
+        );
     }
 
     fn register_ptp(&self, r: &mut Registry) {

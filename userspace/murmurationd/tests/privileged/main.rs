@@ -5,5 +5,6 @@
 mod cleanup;
 mod common;
 mod fastpath;
+mod phc;
 mod prometheus;
 mod ptp;
