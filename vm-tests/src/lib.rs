@@ -7,6 +7,9 @@
 
 pub mod cmd;
 pub mod cni;
+#[cfg(target_env = "musl")]
+pub mod fastpath;
+pub mod packet;
 pub mod pod;
 pub mod sriov;
 pub mod wire;
