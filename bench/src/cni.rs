@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-enum Ipam {
+pub(crate) enum Ipam {
     StaticInProcess,
     Static,
     HostLocal,
@@ -47,15 +47,15 @@ struct Case {
 }
 
 #[derive(Debug, Serialize)]
-struct CaseResult {
-    name: String,
-    ipam: Ipam,
-    add: Summary,
-    del: Summary,
-    add_del_p50_us: f64,
+pub(crate) struct CaseResult {
+    pub name: String,
+    pub ipam: Ipam,
+    pub add: Summary,
+    pub del: Summary,
+    pub add_del_p50_us: f64,
 }
 
-fn ipam_json(ipam: Ipam, dir: &Path) -> String {
+pub(crate) fn ipam_json(ipam: Ipam, dir: &Path) -> String {
     match ipam {
         Ipam::Static | Ipam::StaticInProcess => r#"{"type":"static","addresses":[{"address":"10.99.0.2/24","gateway":"10.99.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}"#.to_owned(),
         Ipam::HostLocal => format!(
@@ -121,7 +121,7 @@ fn cases(plugin: &Path, dir: &Path) -> Vec<Case> {
     out
 }
 
-fn invoke(
+pub(crate) fn invoke(
     plugin: &Path,
     verb: &str,
     config: &str,
@@ -216,7 +216,7 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
             .push(node_ns.run(|| crowded(&case, &node, warmup, n)).map_err(anyhow::Error::from)??);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    report(&results, floor, out)
+    report("cni", &results, floor, out)
 }
 
 /// Cases re-measured on a node that already has [`ATTACHED`] attachments.
@@ -242,7 +242,14 @@ fn crowded(case: &Case, node: &Netns, warmup: usize, n: usize) -> anyhow::Result
     r
 }
 
-fn report(results: &[CaseResult], floor: Summary, out: &Path) -> anyhow::Result<()> {
+/// Writes `<benchmark>.md`, `<benchmark>.json` and `<benchmark>-add-p50.svg`
+/// (also used by `cni-vm`).
+pub(crate) fn report(
+    benchmark: &str,
+    results: &[CaseResult],
+    floor: Summary,
+    out: &Path,
+) -> anyhow::Result<()> {
     let mut md = format!(
         "Process spawn floor (`/bin/true` through the same harness): p50 {:.0} µs.\n\n",
         floor.p50_us
@@ -280,18 +287,22 @@ fn report(results: &[CaseResult], floor: Summary, out: &Path) -> anyhow::Result<
         }
     }
     println!("{md}");
-    std::fs::write(out.join("cni.md"), &md)?;
+    std::fs::write(out.join(format!("{benchmark}.md")), &md)?;
     let json = serde_json::json!({
-        "benchmark": "cni", "machine": crate::report::machine(), "spawn_floor": floor, "cases": results
+        "benchmark": benchmark, "machine": crate::report::machine(), "spawn_floor": floor, "cases": results
     });
     let adds: Vec<(String, f64)> = results.iter().map(|r| (short(&r.name), r.add.p50_us)).collect();
-    crate::plot::bars(&out.join("cni-add-p50.svg"), "CNI ADD latency, p50", "µs", &adds)?;
-    std::fs::write(out.join("cni.json"), serde_json::to_vec_pretty(&json)?)?;
-    eprintln!("wrote {}/cni.{{md,json}}", out.display());
+    let svg = out.join(format!("{benchmark}-add-p50.svg"));
+    crate::plot::bars(&svg, "CNI ADD latency, p50", "µs", &adds)?;
+    std::fs::write(out.join(format!("{benchmark}.json")), serde_json::to_vec_pretty(&json)?)?;
+    eprintln!("wrote {}/{benchmark}.{{md,json}}", out.display());
     Ok(())
 }
 
 /// A bar label: the plugin and IPAM, without the words that repeat.
 fn short(name: &str) -> String {
-    name.replace("murmuration veth", "mm").replace(" (in-process)", " in-proc").replace(" + ", "+")
+    name.replace("murmuration veth", "mm")
+        .replace("murmuration sriov", "mm sriov")
+        .replace(" (in-process)", " in-proc")
+        .replace(" + ", "+")
 }

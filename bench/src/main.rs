@@ -2,6 +2,7 @@
 //! machine in the same invocation, and reports medians and ratios.
 
 mod cni;
+mod cni_vm;
 mod compare;
 mod datapath;
 mod plot;
@@ -30,6 +31,9 @@ struct Cli {
 enum Cmd {
     /// ADD and DEL latency of murmuration vs. the reference plugins.
     Cni(cni::Args),
+    /// The same on real igbvf VFs: murmuration `sriov` vs. Go `host-device`.
+    /// Runs inside the VM tier's guest; `cargo xtask vm-bench` boots it.
+    CniVm(cni_vm::Args),
     /// UDP RTT and packet rates: fast path vs bridge, iptables and bare veth.
     Datapath(datapath::Args),
     /// Per-metric ratios between two JSON results; fails on regressions.
@@ -41,6 +45,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&cli.out)?;
     match cli.cmd {
         Cmd::Cni(args) => cni::run(&args, cli.quick, &cli.out),
+        Cmd::CniVm(args) => cni_vm::run(&args, cli.quick, &cli.out),
         Cmd::Datapath(args) => datapath::run(&args, cli.quick, &cli.out),
         Cmd::Compare(args) => compare::run(&args),
     }

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-fn ip(args: &[&str]) -> anyhow::Result<()> {
+pub fn ip(args: &[&str]) -> anyhow::Result<()> {
     let st = Command::new("ip").args(args).status().context("running ip")?;
     if !st.success() {
         bail!("ip {} failed", args.join(" "));
@@ -31,7 +31,13 @@ impl Netns {
         Ok(Self { name })
     }
 
+    /// The namespace's bind mount: `/run/netns` where that is where `ip` put it
+    /// (the VM guest, whose `/var/run` is not a link to `/run`), else `/var/run/netns`.
     pub fn path(&self) -> String {
+        let run = format!("/run/netns/{}", self.name);
+        if std::path::Path::new(&run).exists() {
+            return run;
+        }
         format!("/var/run/netns/{}", self.name)
     }
 }

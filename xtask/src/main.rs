@@ -37,6 +37,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the QEMU test tier (SR-IOV VFs, 802.1Q) in a guest with a real kernel.
     Vm(vm::VmArgs),
+    /// Run the `cni-vm` benchmark (murmuration sriov vs. Go host-device on igbvf VFs) in the guest.
+    VmBench(vm::bench::VmBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
         Command::Vm(args) => setup::run().and_then(|()| vm::run(&args)),
+        Command::VmBench(args) => setup::run().and_then(|()| vm::bench::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

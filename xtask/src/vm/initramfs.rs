@@ -43,6 +43,8 @@ const HOST_BINARIES: &[&str] = &[
     "/usr/sbin/hwstamp_ctl",
     "/usr/lib/cni/host-local",
     "/usr/lib/cni/static",
+    // The baseline of `cargo xtask vm-bench` (cni-vm).
+    "/usr/lib/cni/host-device",
 ];
 
 /// Builds `out` (an uncompressed newc cpio) from the extracted kernel at `kernel_root`.

@@ -11,6 +11,7 @@
 //! at all; it is SKIPPED (loudly) only when QEMU is not installed.
 
 mod assets;
+pub mod bench;
 mod initramfs;
 mod qemu;
 mod report;

@@ -42,7 +42,7 @@ pub fn build_binaries() -> Result<Built> {
 }
 
 /// Runs cargo for the musl target and returns (target name, executable) pairs.
-fn cargo_artifacts(args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
+pub fn cargo_artifacts(args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
     let mut cmd = sh::cargo();
     cmd.args(args)
         .args(["--target", MUSL, "--message-format=json-render-diagnostics"])
