@@ -1,6 +1,7 @@
 //! `murmurationd`, the node daemon: inventory over netlink, cleanup of
 //! attachments whose pod namespace vanished without DEL, PTP monitoring
-//! (ptp4l's management socket), and Prometheus metrics.
+//! (ptp4l's management socket), a timestamped UDP latency prober, and
+//! Prometheus metrics.
 //!
 //! [`run`] is the whole daemon; `main` only parses flags and builds the runtime.
 //! Tasks share one [`Shared`]; each stops when the cancellation token fires,
@@ -14,6 +15,7 @@ pub mod inventory;
 pub mod metrics;
 mod oplog;
 pub mod phc;
+pub mod probe;
 pub mod ptp;
 mod refresh;
 mod sys;
@@ -113,6 +115,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     }
     if shared.config.phc.enabled {
         tasks.spawn(phc::run(shared.clone(), shutdown.clone()));
+    }
+    for r in shared.config.responders.clone() {
+        tasks.spawn(probe::run_responder(shared.clone(), r, shutdown.clone()));
+    }
+    for p in shared.config.probers.clone() {
+        tasks.spawn(probe::run_prober(shared.clone(), p, shutdown.clone()));
     }
     {
         let (s, c) = (shared.clone(), shutdown.clone());

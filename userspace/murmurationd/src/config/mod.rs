@@ -12,6 +12,9 @@ use std::time::Duration;
 use murmuration_core::ptp::mgmt::PortState;
 use serde::Deserialize;
 
+mod probe;
+pub use probe::{ProbeName, ProberConfig, ResponderConfig};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}")]
@@ -70,6 +73,12 @@ pub struct Config {
     pub cleanup: CleanupConfig,
     pub ptp: PtpConfig,
     pub phc: PhcConfig,
+    /// `[[prober]]` entries: timestamped UDP round trips.
+    #[serde(rename = "prober")]
+    pub probers: Vec<ProberConfig>,
+    /// `[[responder]]` entries: UDP echo endpoints for probers.
+    #[serde(rename = "responder")]
+    pub responders: Vec<ResponderConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,7 +267,7 @@ impl Config {
                 self.phc.samples
             )));
         }
-        Ok(())
+        probe::validate(&self.probers, &self.responders)
     }
 }
 

@@ -73,3 +73,55 @@ fn bad_values_are_refused() {
     assert!(err_text("[ptp]\ndomain = 300").contains("domain"));
     assert!(err_text("[ptp]\nlocked_port_states = [\"SLAVISH\"]").contains("SLAVISH"));
 }
+
+const PROBER: &str = r#"
+[[responder]]
+name = "echo"
+netns = "/var/run/netns/a"
+listen = "10.0.0.1:7007"
+
+[[prober]]
+name = "a-to-b"
+netns = "/var/run/netns/b"
+target = "10.0.0.1:7007"
+interval_seconds = 0.1
+timeout_seconds = 0.05
+"#;
+
+#[test]
+fn probers_and_responders_parse_with_defaults() {
+    let c = parse(PROBER).expect("valid");
+    let p = &c.probers[0];
+    assert_eq!(p.name.as_str(), "a-to-b");
+    assert_eq!(p.netns.as_deref(), Some(Path::new("/var/run/netns/b")));
+    assert_eq!(p.interval_seconds.get(), Duration::from_millis(100));
+    assert_eq!(p.payload_bytes, 64);
+    assert_eq!(p.source, None);
+    assert_eq!(c.responders[0].listen.port(), 7007);
+    let own = parse("[[prober]]\nname = \"x\"\ntarget = \"[::1]:7\"").expect("minimal");
+    assert_eq!(own.probers[0].netns, None, "the daemon's own namespace by default");
+    assert_eq!(own.probers[0].timeout_seconds.get(), Duration::from_millis(500));
+}
+
+#[test]
+fn bad_probers_are_refused() {
+    let p = |extra: &str| format!("[[prober]]\nname = \"p\"\ntarget = \"10.0.0.1:7\"\n{extra}");
+    let cases = [
+        (p("colour = 1"), "colour"),
+        (p("interval_seconds = 0"), "positive"),
+        (p("interval_seconds = 0.1\ntimeout_seconds = 0.2"), "exceeds"),
+        (p("payload_bytes = 8"), "payload_bytes"),
+        (p("source = \"[::]:0\""), "families"),
+        (format!("{}\n{}", p(""), p("")), "used twice"),
+        ("[[prober]]\nname = \"p\"\ntarget = \"0.0.0.0:7\"".to_owned(), "not a destination"),
+        ("[[prober]]\nname = \"p\"\ntarget = \"10.0.0.1:0\"".to_owned(), "not a destination"),
+        ("[[prober]]\nname = \"a b\"\ntarget = \"10.0.0.1:7\"".to_owned(), "A-Za-z0-9"),
+        ("[[prober]]\nname = \"p\"".to_owned(), "target"),
+        ("[[responder]]\nname = \"r\"\nlisten = \"10.0.0.1:0\"".to_owned(), "needs a port"),
+        ("[[responder]]\nname = \"r\"\nlisten = \"10.0.0.1:7\"\nport = 1".to_owned(), "port"),
+    ];
+    for (text, want) in cases {
+        let e = err_text(&text);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+}

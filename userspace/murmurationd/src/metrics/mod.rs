@@ -31,6 +31,11 @@ fn seconds_histogram() -> Histogram {
     Histogram::new(SECONDS_BUCKETS)
 }
 
+/// Probe RTT buckets: 1 µs doubling to about 1.05 s (21 bounds).
+fn probe_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(1e-6, 2.0, 21))
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -55,6 +60,10 @@ pub struct Metrics {
     pub if_phc_index: Family<Labels, Gauge>,
     pub if_timestamping_capability: Family<Labels, Gauge>,
     pub if_hw_timestamping: Family<Labels, Gauge>,
+    pub probe_rtt: Family<Labels, Histogram, fn() -> Histogram>,
+    pub probe_timeouts: Family<Labels, Counter>,
+    pub probe_timestamp_source: Family<Labels, Gauge>,
+    pub responder_requests: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -82,6 +91,10 @@ impl Metrics {
             if_phc_index: Family::default(),
             if_timestamping_capability: Family::default(),
             if_hw_timestamping: Family::default(),
+            probe_rtt: Family::new_with_constructor(probe_histogram),
+            probe_timeouts: Family::default(),
+            probe_timestamp_source: Family::default(),
+            responder_requests: Family::default(),
             registry: Registry::default(),
         };
         m.register(&mut r, start_unix);
@@ -143,6 +156,31 @@ impl Metrics {
         );
         self.register_ptp(r);
         self.register_phc(r);
+        self.register_probe(r);
+    }
+
+    fn register_probe(&self, r: &mut Registry) {
+        r.register_with_unit(
+            "murmuration_probe_rtt",
+            "UDP round-trip time of a prober, TX timestamp to the reply's RX timestamp",
+            Unit::Seconds,
+            self.probe_rtt.clone(),
+        );
+        r.register(
+            "murmuration_probe_timeouts",
+            "Probe requests without a matching reply within the timeout",
+            self.probe_timeouts.clone(),
+        );
+        r.register(
+            "murmuration_probe_timestamp_source",
+            "1 for the timestamp source of the prober's last sample (hardware, software, clock)",
+            self.probe_timestamp_source.clone(),
+        );
+        r.register(
+            "murmuration_responder_requests",
+            "Datagrams echoed by a responder",
+            self.responder_requests.clone(),
+        );
     }
 
     fn register_phc(&self, r: &mut Registry) {

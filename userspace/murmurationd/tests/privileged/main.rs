@@ -6,5 +6,6 @@ mod cleanup;
 mod common;
 mod fastpath;
 mod phc;
+mod probe;
 mod prometheus;
 mod ptp;
