@@ -42,7 +42,7 @@ struct VmCase {
     config: String,
 }
 
-fn netdev_by_mac(mac: &str) -> anyhow::Result<String> {
+pub fn netdev_by_mac(mac: &str) -> anyhow::Result<String> {
     for entry in fs::read_dir("/sys/class/net")?.flatten() {
         let addr = fs::read_to_string(entry.path().join("address")).unwrap_or_default();
         if addr.trim() == mac {
@@ -59,7 +59,7 @@ fn netdev_of(pci: &Path) -> Option<String> {
 
 /// Recreates `n` VFs under the PF with `mac` (brought up first, so the VFs get
 /// PF-assigned MACs) and returns their PCI addresses once each has a netdev.
-fn fresh_vfs(mac: &str, n: usize) -> anyhow::Result<Vec<String>> {
+pub fn fresh_vfs(mac: &str, n: usize) -> anyhow::Result<Vec<String>> {
     let pf = netdev_by_mac(mac)?;
     crate::topo::ip(&["link", "set", &pf, "up"])?;
     let dev = fs::canonicalize(Path::new("/sys/class/net").join(&pf).join("device"))?;

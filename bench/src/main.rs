@@ -5,6 +5,7 @@ mod cni;
 mod cni_vm;
 mod compare;
 mod datapath;
+mod datapath_vm;
 mod plot;
 mod report;
 mod stats;
@@ -36,6 +37,10 @@ enum Cmd {
     CniVm(cni_vm::Args),
     /// UDP RTT and packet rates: fast path vs bridge, iptables and bare veth.
     Datapath(datapath::Args),
+    /// RTT and packet rates between the wire igb NIC and a pod: fast path
+    /// (tc, XDP), bridge, SR-IOV VF and the bare PF. Runs inside the VM
+    /// tier's guest; `cargo xtask vm-bench --datapath` boots it.
+    DatapathVm(datapath_vm::Args),
     /// Per-metric ratios between two JSON results; fails on regressions.
     Compare(compare::Args),
 }
@@ -47,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Cni(args) => cni::run(&args, cli.quick, &cli.out),
         Cmd::CniVm(args) => cni_vm::run(&args, cli.quick, &cli.out),
         Cmd::Datapath(args) => datapath::run(&args, cli.quick, &cli.out),
+        Cmd::DatapathVm(args) => datapath_vm::run(&args, cli.quick, &cli.out),
         Cmd::Compare(args) => compare::run(&args),
     }
 }

@@ -73,6 +73,19 @@ fn variant_ratios(results: &[PathResult], bridge: &PathResult, row: &mut impl Fn
 }
 
 pub fn datapath(results: &[PathResult], failures: &[String], out: &Path) -> anyhow::Result<()> {
+    paths_report("datapath", results, &ratio_lines(results), failures, out)
+}
+
+/// The `datapath`-shaped outputs of run `kind`: `{kind}.md`, `{kind}.json`
+/// (`paths[].name/rtt/pps_64/pps_1500`, what `compare` reads), the RTT CDF
+/// and the 64-byte rate bars, with `ratios` (a Markdown table) after the table.
+pub fn paths_report(
+    kind: &str,
+    results: &[PathResult],
+    ratios: &str,
+    failures: &[String],
+    out: &Path,
+) -> anyhow::Result<()> {
     let mut md = String::from(
         "| path | RTT p50 | RTT p99 | RTT p99.9 | RTT p50 (kernel RX ts) | 64 B pps | 1500 B pps |\n|---|---|---|---|---|---|---|\n",
     );
@@ -89,26 +102,26 @@ pub fn datapath(results: &[PathResult], failures: &[String], out: &Path) -> anyh
         );
     }
     md += "\n";
-    md += &ratio_lines(results);
+    md += ratios;
     for f in failures {
         md += &format!("\nFailed path: {f}\n");
     }
     println!("{md}");
-    std::fs::write(out.join("datapath.md"), &md)?;
+    std::fs::write(out.join(format!("{kind}.md")), &md)?;
     let json = serde_json::json!({
-        "benchmark": "datapath", "machine": machine(), "paths": results, "failures": failures
+        "benchmark": kind, "machine": machine(), "paths": results, "failures": failures
     });
-    std::fs::write(out.join("datapath.json"), serde_json::to_vec_pretty(&json)?)?;
+    std::fs::write(out.join(format!("{kind}.json")), serde_json::to_vec_pretty(&json)?)?;
     let series: Vec<(String, Vec<f64>)> =
         results.iter().map(|r| (r.name.clone(), sorted_us(&r.rtt_samples))).collect();
-    plot::cdf(&out.join("datapath-rtt-cdf.svg"), "UDP request/response RTT", &series)?;
+    plot::cdf(&out.join(format!("{kind}-rtt-cdf.svg")), "UDP request/response RTT", &series)?;
     let pps: Vec<(String, f64)> = results.iter().map(|r| (r.name.clone(), r.pps_64)).collect();
     plot::bars(
-        &out.join("datapath-pps-64.svg"),
+        &out.join(format!("{kind}-pps-64.svg")),
         "64-byte UDP packets per second",
         "packets/s",
         &pps,
     )?;
-    eprintln!("wrote {}/datapath.{{md,json}} and SVG plots", out.display());
+    eprintln!("wrote {}/{kind}.{{md,json}} and SVG plots", out.display());
     Ok(())
 }

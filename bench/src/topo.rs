@@ -31,6 +31,15 @@ impl Netns {
         Ok(Self { name })
     }
 
+    /// A named handle on the namespace of process `pid` (`ip netns attach`),
+    /// e.g. the root namespace (pid 1), for tools that take a name; dropping
+    /// it removes the name, not the namespace.
+    pub fn attach(role: &str, pid: u32) -> anyhow::Result<Self> {
+        let name = format!("mmb-{}-{role}", std::process::id());
+        ip(&["netns", "attach", &name, &pid.to_string()])?;
+        Ok(Self { name })
+    }
+
     /// The namespace's bind mount: `/run/netns` where that is where `ip` put it
     /// (the VM guest, whose `/var/run` is not a link to `/run`), else `/var/run/netns`.
     pub fn path(&self) -> String {

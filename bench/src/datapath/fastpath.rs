@@ -49,7 +49,7 @@ impl Variant {
 }
 
 /// A plugin ADD of one pod; the call to replay as DEL.
-fn add_pod(
+pub fn add_pod(
     plugin: &Path,
     node: &Netns,
     pod: &Netns,

@@ -1,8 +1,10 @@
 //! `datapath`: UDP RTT and packet rates through each path, measured in one run.
 
 mod fastpath;
-mod paths;
-mod udp;
+pub mod paths;
+pub mod udp;
+
+pub use fastpath::add_pod as fastpath_add_pod;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -47,7 +49,7 @@ fn ns(n: &crate::topo::Netns) -> anyhow::Result<NetNs> {
     Ok(NetNs::open(Path::new(&n.path()))?)
 }
 
-fn measure_rtt(p: &Built, warmup: usize, n: usize) -> anyhow::Result<udp::RttSamples> {
+pub fn measure_rtt(p: &Built, warmup: usize, n: usize) -> anyhow::Result<udp::RttSamples> {
     let server = ns(&p.server)?.run(|| UdpSocket::bind(("0.0.0.0", PORT)))??;
     let flags = udp::shared();
     let f = flags.clone();
@@ -79,7 +81,7 @@ fn measure_pps(p: &Built, size: usize, secs: f64) -> anyhow::Result<f64> {
     Ok(got as f64 / secs)
 }
 
-fn measure(p: &Built, samples: usize, secs: f64) -> anyhow::Result<PathResult> {
+pub fn measure(p: &Built, samples: usize, secs: f64) -> anyhow::Result<PathResult> {
     eprintln!("bench datapath: {}: RTT ({samples} samples)...", p.name);
     let rtt = measure_rtt(p, samples / 10, samples)?;
     eprintln!("bench datapath: {}: packet rates ({secs} s each)...", p.name);

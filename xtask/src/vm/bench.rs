@@ -1,4 +1,6 @@
-//! `cargo xtask vm-bench`: the `cni-vm` benchmark on real igbvf VFs.
+//! `cargo xtask vm-bench`: the `cni-vm` benchmark on real igbvf VFs, or with
+//! `--datapath` the `datapath-vm` benchmark (wire igb NIC <-> pod through the
+//! fast path, a bridge, a VF and the bare PF; `datapath-vm.{json,md}`, SVGs).
 //!
 //! Builds the plugin and `murmuration-bench` for musl, boots the VM tier's
 //! guest (same cached kernel and initramfs as `cargo xtask vm`) with a share
@@ -20,9 +22,13 @@ pub struct VmBenchArgs {
     /// A short run (10 timed iterations per case instead of 100).
     #[arg(long)]
     pub quick: bool,
-    /// Timed iterations per case (overrides the default of --quick or not).
+    /// Timed iterations per case, or RTT samples per path with --datapath
+    /// (overrides the default of --quick or not).
     #[arg(long)]
     pub iterations: Option<usize>,
+    /// Run `datapath-vm` (packet RTT and rates) instead of `cni-vm`.
+    #[arg(long)]
+    pub datapath: bool,
     /// Where the results are copied.
     #[arg(long, default_value = "target/bench-results")]
     pub out: PathBuf,
@@ -49,7 +55,7 @@ pub fn run(args: &VmBenchArgs) -> Result<()> {
         bail!("the guest run failed ({:?}); share kept at {}", boot.ending, kept.display());
     }
     fs::create_dir_all(&args.out)?;
-    let copied = copy_results(&share.path().join("results"), &args.out)?;
+    let copied = copy_results(&share.path().join("results"), &args.out, bench_name(args.datapath))?;
     eprintln!(
         "vm-bench: QEMU {:.1}s; copied {} to {}",
         boot.wall.as_secs_f64(),
@@ -84,26 +90,33 @@ fn prepare_share(args: &VmBenchArgs) -> Result<tempfile::TempDir> {
     }
     fs::copy(find("murmuration")?, dir.path().join("bin/murmuration"))?;
     fs::copy(find("murmuration-bench")?, dir.path().join("bin/murmuration-bench"))?;
-    fs::write(dir.path().join("run.sh"), run_script(args.quick, args.iterations))?;
+    fs::write(dir.path().join("run.sh"), run_script(args.quick, args.iterations, args.datapath))?;
     Ok(dir)
 }
 
-fn run_script(quick: bool, iterations: Option<usize>) -> String {
+fn bench_name(datapath: bool) -> &'static str {
+    if datapath { "datapath-vm" } else { "cni-vm" }
+}
+
+fn run_script(quick: bool, iterations: Option<usize>, datapath: bool) -> String {
     let quick = if quick { " --quick" } else { "" };
-    let n = iterations.map(|n| format!(" --iterations {n}")).unwrap_or_default();
+    let flag = if datapath { "--samples" } else { "--iterations" };
+    let n = iterations.map(|n| format!(" {flag} {n}")).unwrap_or_default();
+    let name = bench_name(datapath);
     // The binaries are copied to the guest's tmpfs first: executed from 9p,
     // every page fault of the plugin would be a round trip to the host.
     format!(
         "#!/bin/sh\n\
          cd /mnt/share || exit 91\n\
          mkdir -p /tmp/bench && cp bin/murmuration bin/murmuration-bench /tmp/bench/ || exit 92\n\
-         echo \"VMBENCH: cni-vm\"\n\
-         /tmp/bench/murmuration-bench{quick} --out /mnt/share/results cni-vm \
+         export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
+         echo \"VMBENCH: {name}\"\n\
+         /tmp/bench/murmuration-bench{quick} --out /mnt/share/results {name} \
          --plugin /tmp/bench/murmuration{n}\n"
     )
 }
 
-fn copy_results(from: &Path, to: &Path) -> Result<Vec<String>> {
+fn copy_results(from: &Path, to: &Path, name: &str) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;
@@ -111,8 +124,8 @@ fn copy_results(from: &Path, to: &Path) -> Result<Vec<String>> {
         fs::copy(entry.path(), to.join(&name)).with_context(|| format!("copying {name}"))?;
         names.push(name);
     }
-    if !names.iter().any(|n| n == "cni-vm.json") {
-        bail!("the guest wrote no cni-vm.json (see the console above)");
+    if !names.iter().any(|n| *n == format!("{name}.json")) {
+        bail!("the guest wrote no {name}.json (see the console above)");
     }
     names.sort();
     Ok(names)
@@ -124,9 +137,15 @@ mod tests {
 
     #[test]
     fn run_script_passes_quick_and_iterations() {
-        let s = run_script(true, Some(3));
+        let s = run_script(true, Some(3), false);
         assert!(s.contains("murmuration-bench --quick --out /mnt/share/results cni-vm"), "{s}");
         assert!(s.contains("--plugin /tmp/bench/murmuration --iterations 3"), "{s}");
-        assert!(!run_script(false, None).contains("--quick"));
+        assert!(!run_script(false, None, false).contains("--quick"));
+        let d = run_script(true, Some(50), true);
+        assert!(
+            d.contains("murmuration-bench --quick --out /mnt/share/results datapath-vm"),
+            "{d}"
+        );
+        assert!(d.contains("--plugin /tmp/bench/murmuration --samples 50"), "{d}");
     }
 }

@@ -22,6 +22,8 @@ const MODULES: &[(&str, &str)] = &[
     ("igbvf", ""),
     ("8021q", ""),
     ("veth", ""),
+    // The bridge baseline of `datapath-vm`.
+    ("bridge", ""),
     // A VF bound to vfio-pci, behind the guest's virtual IOMMU (Debian's
     // kernel has no CONFIG_VFIO_NOIOMMU, see docs/kernel-support.md).
     ("vfio", ""),
