@@ -1,4 +1,4 @@
-//! What the guest gets over 9p: the musl plugin, the musl test binaries and
+//! What the guest gets over 9p: the musl plugin and daemon, the musl test binaries and
 //! the `run.sh` that runs them one after the other.
 
 use std::fs;
@@ -17,6 +17,7 @@ const TEST_PACKAGE: &str = "murmuration-vm-tests";
 #[derive(Debug)]
 pub struct Built {
     pub plugin: PathBuf,
+    pub daemon: PathBuf,
     /// (test target name, executable)
     pub tests: Vec<(String, PathBuf)>,
 }
@@ -29,16 +30,18 @@ impl Built {
 
 /// Builds the release plugin and the VM test binaries for musl.
 pub fn build_binaries() -> Result<Built> {
-    let plugin = cargo_artifacts(&["build", "--release", "--package", "murmuration-cni"])?
-        .into_iter()
-        .find(|(name, _)| name == "murmuration")
-        .map(|(_, path)| path)
-        .context("cargo reported no musl `murmuration` binary")?;
+    let bins =
+        cargo_artifacts(&["build", "--release", "-p", "murmuration-cni", "-p", "murmurationd"])?;
+    let bin = |want: &str| {
+        let found = bins.iter().find(|(name, _)| name == want).map(|(_, path)| path.clone());
+        found.with_context(|| format!("cargo reported no musl `{want}` binary"))
+    };
+    let (plugin, daemon) = (bin("murmuration")?, bin("murmurationd")?);
     let tests = cargo_artifacts(&["test", "--no-run", "--package", TEST_PACKAGE, "--tests"])?;
     if tests.is_empty() {
         bail!("{TEST_PACKAGE} has no integration test binaries");
     }
-    Ok(Built { plugin, tests })
+    Ok(Built { plugin, daemon, tests })
 }
 
 /// Runs cargo for the musl target and returns (target name, executable) pairs.
@@ -96,6 +99,7 @@ pub fn prepare(parent: &Path, built: &Built, filter: Option<&str>) -> Result<Sha
         fs::create_dir_all(root.join(sub))?;
     }
     fs::copy(&built.plugin, root.join("bin/murmuration"))?;
+    fs::copy(&built.daemon, root.join("bin/murmurationd"))?;
     for (name, exe) in &built.tests {
         fs::copy(exe, root.join("tests").join(name))?;
     }
@@ -111,6 +115,7 @@ fn run_script(names: &[String], filter: Option<&str>) -> String {
         "#!/bin/sh\n\
          cd /mnt/share || exit 91\n\
          export MURMURATION_PLUGIN=/mnt/share/bin/murmuration\n\
+         export MURMURATION_DAEMON=/mnt/share/bin/murmurationd\n\
          export MURMURATION_CNI_PATH=/usr/lib/cni\n\
          export MURMURATION_VM_REPORTS=/mnt/share/reports\n\
          export MURMURATION_VM_GUEST=1 RUST_BACKTRACE=1\n\
