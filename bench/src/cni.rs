@@ -17,7 +17,8 @@ use serde::Serialize;
 use crate::stats::{Summary, summarize};
 use crate::topo::{Netns, ip_in};
 
-const GO_PLUGINS: &str = "/usr/lib/cni";
+/// Where Debian installs the reference plugins.
+pub(crate) const GO_PLUGINS: &str = "/usr/lib/cni";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -186,10 +187,7 @@ fn measure(
 pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let n = args.iterations.unwrap_or(if quick { 10 } else { 100 });
     let warmup = if quick { 2 } else { 5 };
-    let plugin = match &args.plugin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("murmuration"),
-    };
+    let plugin = crate::plugin_path(args.plugin.as_deref())?;
     let node = Netns::create("node")?;
     let pod = Netns::create("pod")?;
     ip_in(&node.name, &["link", "add", "up0", "type", "veth", "peer", "name", "up0p"])?;

@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::cni::GO_PLUGINS;
 use crate::cni::{CaseResult, Ipam, invoke, ipam_json, report};
 use crate::stats::summarize;
 use crate::topo::Netns;
-
-const GO_PLUGINS: &str = "/usr/lib/cni";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -153,10 +152,7 @@ fn summary(case: &VmCase, adds: &[Duration], dels: &[Duration]) -> CaseResult {
 pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let n = args.iterations.unwrap_or(if quick { 10 } else { 100 });
     let warmup = if quick { 2 } else { 5 };
-    let plugin = match &args.plugin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("murmuration"),
-    };
+    let plugin = crate::plugin_path(args.plugin.as_deref())?;
     let vfs = fresh_vfs(&args.pf_mac, 3)?;
     eprintln!("bench cni-vm: VFs {}", vfs.join(", "));
     let dir = std::env::temp_dir().join(format!("mmb-vm-{}", std::process::id()));

@@ -309,10 +309,7 @@ fn ratios(results: &[PathResult]) -> String {
 pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let samples = args.samples.unwrap_or(if quick { 500 } else { 5000 });
     let secs = args.seconds.unwrap_or(if quick { 1.0 } else { 3.0 });
-    let plugin = match &args.plugin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("murmuration"),
-    };
+    let plugin = crate::plugin_path(args.plugin.as_deref())?;
     if !plugin.is_file() {
         bail!("no plugin at {}", plugin.display());
     }

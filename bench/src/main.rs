@@ -45,6 +45,15 @@ enum Cmd {
     Compare(compare::Args),
 }
 
+/// The plugin binary to measure: the one given, else the one built next to
+/// this program.
+pub(crate) fn plugin_path(given: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p.to_owned()),
+        None => Ok(std::env::current_exe()?.with_file_name("murmuration")),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     std::fs::create_dir_all(&cli.out)?;

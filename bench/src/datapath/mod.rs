@@ -134,10 +134,7 @@ fn builders(plugin: &Path) -> Vec<Builder<'_>> {
 pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let samples = args.samples.unwrap_or(if quick { 2000 } else { 20000 });
     let secs = args.seconds.unwrap_or(if quick { 0.5 } else { 3.0 });
-    let plugin = match &args.plugin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("murmuration"),
-    };
+    let plugin = crate::plugin_path(args.plugin.as_deref())?;
     let mut results = Vec::new();
     let mut failures = Vec::new();
     for build in builders(&plugin) {
