@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the plugin's per-invocation work: parsing the network
 //! config (Multus-shaped) and CNI_ARGS, rendering the result for each version,
-//! building the netlink batch of an ADD, and writing the attachment record.
+//! building the netlink batch of an ADD, writing the attachment record, and
+//! the daemon prober's decoding of SO_TIMESTAMPING control messages.
 
 use std::hint::black_box;
 
@@ -100,5 +101,18 @@ fn state_write(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, parse, render, netlink_build, state_write);
+/// The prober's per-packet decode: an RX reply's software stamp, and an
+/// error-queue entry with a hardware TX stamp and its key.
+fn timestamp_cmsg(c: &mut Criterion) {
+    use murmuration_core::ptp::cmsg::{encode, parse};
+    let mut rx = Vec::new();
+    encode::timestamping_new(&mut rx, 1_700_000_000_123_456_789, 0);
+    let mut tx = Vec::new();
+    encode::timestamping_new(&mut tx, 0, 1_700_000_000_000_000_042);
+    encode::tx_error(&mut tx, 7);
+    c.bench_function("timestamp_cmsg_parse_rx", |b| b.iter(|| parse(black_box(&rx))));
+    c.bench_function("timestamp_cmsg_parse_tx", |b| b.iter(|| parse(black_box(&tx))));
+}
+
+criterion_group!(benches, parse, render, netlink_build, state_write, timestamp_cmsg);
 criterion_main!(benches);

@@ -1,4 +1,6 @@
 //! PTP pieces the daemon (and any other murmuration tool) shares: the PTP
-//! management protocol spoken over ptp4l's UNIX-domain socket ([`mgmt`]).
+//! management protocol spoken over ptp4l's UNIX-domain socket ([`mgmt`]) and
+//! the SO_TIMESTAMPING control-message decoder ([`cmsg`]).
 
+pub mod cmsg;
 pub mod mgmt;

@@ -25,22 +25,7 @@ impl Source {
     }
 }
 
-/// SO_TIMESTAMPING stamps of one packet, in nanoseconds; `None` when not delivered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stamps {
-    pub software: Option<i128>,
-    pub hardware: Option<i128>,
-}
-
-impl Stamps {
-    /// Fills what `self` lacks from `other` (TX stamps may arrive one per message).
-    pub fn merge(self, other: Self) -> Self {
-        Self {
-            software: self.software.or(other.software),
-            hardware: self.hardware.or(other.hardware),
-        }
-    }
-}
+pub use murmuration_core::ptp::cmsg::Stamps;
 
 /// Everything known about one request and its reply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,13 +108,5 @@ mod tests {
         }
         let backwards = Exchange { sent_ns: 10_000, received_ns: 9_000, ..Exchange::default() };
         assert_eq!(rtt(&backwards), None, "a clock step backwards gives no sample");
-    }
-
-    #[test]
-    fn tx_stamps_merge_across_messages() {
-        let sw = st(Some(5), None);
-        let hw = st(None, Some(7));
-        assert_eq!(sw.merge(hw), st(Some(5), Some(7)));
-        assert_eq!(st(Some(1), None).merge(sw), st(Some(1), None), "the first one wins");
     }
 }

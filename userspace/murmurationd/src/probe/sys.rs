@@ -1,19 +1,18 @@
 //! The prober's socket-level code: SO_TIMESTAMPING on a UDP socket, replies
 //! read with their control messages, and TX timestamps read back from the
-//! error queue. Everything goes through nix's safe wrappers (no `unsafe`).
+//! error queue. `recvmsg(2)` is called directly so the control bytes can be
+//! handed to the core's allocation-free decoder
+//! ([`murmuration_core::ptp::cmsg::parse`]).
 
-use std::io::{self, IoSliceMut};
+use std::io;
+use std::mem::MaybeUninit;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, SockaddrStorage, TimestampingFlag, Timestamps, recvmsg,
-    setsockopt, sockopt,
-};
+use murmuration_core::ptp::cmsg::{self, Stamps};
+use nix::sys::socket::{SockaddrLike, SockaddrStorage, TimestampingFlag, setsockopt, sockopt};
 use nix::sys::time::TimeSpec;
 use nix::time::{ClockId, clock_gettime};
-
-use super::rtt::Stamps;
 
 /// TX and RX, software and hardware (raw PHC time), TX stamps without the
 /// packet looped back.
@@ -43,10 +42,6 @@ fn ns(t: &TimeSpec) -> Option<i128> {
     (v != 0).then_some(v)
 }
 
-fn stamps(t: &Timestamps) -> Stamps {
-    Stamps { software: ns(&t.system), hardware: ns(&t.hw_raw) }
-}
-
 /// `CLOCK_REALTIME` in nanoseconds, the clock software timestamps use.
 pub fn realtime_ns() -> i128 {
     clock_gettime(ClockId::CLOCK_REALTIME).ok().as_ref().and_then(ns).unwrap_or(0)
@@ -69,25 +64,52 @@ pub struct Received {
     pub at_ns: i128,
 }
 
+/// Room for the control messages a reply or an error-queue entry carries:
+/// `SCM_TIMESTAMPING` (64 bytes) and `IP(V6)_RECVERR` with its offender
+/// address (64), with slack.
+const CONTROL_LEN: usize = 256;
+
+/// What one `recvmsg(2)` returned.
+struct Message {
+    len: usize,
+    from: Option<SocketAddr>,
+    control: cmsg::Control,
+}
+
+/// One non-blocking `recvmsg(2)` with `flags` (plus `MSG_DONTWAIT`).
+fn recvmsg(fd: BorrowedFd<'_>, buf: &mut [u8], flags: libc::c_int) -> io::Result<Message> {
+    let mut control = [0u8; CONTROL_LEN];
+    let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: an all-zero msghdr is valid (no name, no iov, no control).
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_name = addr.as_mut_ptr().cast();
+    hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    hdr.msg_iov = &raw mut iov;
+    hdr.msg_iovlen = 1;
+    hdr.msg_control = control.as_mut_ptr().cast();
+    hdr.msg_controllen = CONTROL_LEN as _;
+    // SAFETY: every pointer in `hdr` points at a live local buffer of the
+    // length stored next to it (`buf` through `iov`, `addr`, `control`),
+    // all of which outlive the call; the kernel writes at most those lengths.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &raw mut hdr, flags | libc::MSG_DONTWAIT) };
+    let len = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    let used = (hdr.msg_controllen as usize).min(CONTROL_LEN);
+    // SAFETY: `addr` is a zero-initialised sockaddr_storage the kernel filled
+    // `msg_namelen` bytes of; from_raw checks the family and the length.
+    let from = unsafe { SockaddrStorage::from_raw(addr.as_ptr().cast(), Some(hdr.msg_namelen)) };
+    Ok(Message {
+        len,
+        from: from.as_ref().and_then(socket_addr),
+        control: cmsg::parse(&control[..used]),
+    })
+}
+
 /// One non-blocking `recvmsg` with its RX timestamps (`WouldBlock` when empty).
 pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
-    let mut cmsg = nix::cmsg_space!(Timestamps, libc::sock_extended_err, libc::sockaddr_in6);
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrStorage>(
-        fd.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_DONTWAIT,
-    )?;
+    let msg = recvmsg(fd, buf, 0)?;
     let at_ns = realtime_ns();
-    let rx = msg
-        .cmsgs()?
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmTimestampsns(t) => Some(stamps(&t)),
-            _ => None,
-        })
-        .unwrap_or_default();
-    Ok(Received { len: msg.bytes, from: msg.address.as_ref().and_then(socket_addr), rx, at_ns })
+    Ok(Received { len: msg.len, from: msg.from, rx: msg.control.stamps, at_ns })
 }
 
 /// Drains the error queue; returns the TX timestamps found in it, merged
@@ -96,18 +118,10 @@ pub fn drain_tx_stamps(fd: BorrowedFd<'_>) -> io::Result<Stamps> {
     let mut out = Stamps::default();
     let mut buf = [0u8; 64];
     loop {
-        let mut cmsg = nix::cmsg_space!(Timestamps, libc::sock_extended_err, libc::sockaddr_in6);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
-        let msg = match recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg), flags) {
-            Ok(m) => m,
-            Err(nix::errno::Errno::EAGAIN) => return Ok(out),
-            Err(e) => return Err(e.into()),
-        };
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmTimestampsns(t) = c {
-                out = out.merge(stamps(&t));
-            }
+        match recvmsg(fd, &mut buf, libc::MSG_ERRQUEUE) {
+            Ok(msg) => out = out.merge(msg.control.stamps),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(out),
+            Err(e) => return Err(e),
         }
     }
 }
