@@ -129,6 +129,18 @@ pub(crate) fn invoke(
     pod: &str,
     cid: &str,
 ) -> anyhow::Result<Duration> {
+    invoke_with_args(plugin, verb, config, pod, cid, "")
+}
+
+/// [`invoke`] with `CNI_ARGS` (e.g. the pod's name, as a kubelet sends it).
+pub(crate) fn invoke_with_args(
+    plugin: &Path,
+    verb: &str,
+    config: &str,
+    pod: &str,
+    cid: &str,
+    cni_args: &str,
+) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let mut child = Command::new(plugin)
         .env_clear()
@@ -138,6 +150,7 @@ pub(crate) fn invoke(
         .env("CNI_NETNS", pod)
         .env("CNI_IFNAME", "net1")
         .env("CNI_PATH", GO_PLUGINS)
+        .env("CNI_ARGS", cni_args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

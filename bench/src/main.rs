@@ -4,6 +4,7 @@
 mod cni;
 mod cni_vm;
 mod compare;
+mod daemon;
 mod datapath;
 mod datapath_vm;
 mod plot;
@@ -41,6 +42,9 @@ enum Cmd {
     /// (tc, XDP), bridge, SR-IOV VF and the bare PF. Runs inside the VM
     /// tier's guest; `cargo xtask vm-bench --datapath` boots it.
     DatapathVm(datapath_vm::Args),
+    /// Scrape time and memory of murmurationd, idle and with many
+    /// fast-path attachments (256 by default).
+    Daemon(daemon::Args),
     /// Per-metric ratios between two JSON results; fails on regressions.
     Compare(compare::Args),
 }
@@ -62,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::CniVm(args) => cni_vm::run(&args, cli.quick, &cli.out),
         Cmd::Datapath(args) => datapath::run(&args, cli.quick, &cli.out),
         Cmd::DatapathVm(args) => datapath_vm::run(&args, cli.quick, &cli.out),
+        Cmd::Daemon(args) => daemon::run(&args, cli.quick, &cli.out),
         Cmd::Compare(args) => compare::run(&args),
     }
 }

@@ -94,3 +94,29 @@ fn datapath_quick_run_writes_results_and_compare_reads_them() {
     assert!(same.status.success(), "a run compared with itself has no regression");
     assert!(String::from_utf8_lossy(&same.stdout).contains("rtt_p50_us"));
 }
+
+#[test]
+#[ignore = "privileged: needs root, network namespaces and bpffs (run by cargo xtask test)"]
+fn daemon_quick_run_writes_results() {
+    assert_root();
+    let out = tempfile::tempdir().expect("tempdir");
+    let plugin = plugin();
+    let daemon = plugin.with_file_name("murmurationd");
+    assert!(daemon.is_file(), "{} missing: build the workspace first", daemon.display());
+    let (plugin, daemon) = (plugin.to_str().expect("utf-8"), daemon.to_str().expect("utf-8"));
+    let args = ["--attachments", "4", "--scrapes", "3", "--plugin", plugin, "--daemon", daemon];
+    run(out.path(), &[&["daemon"][..], &args].concat());
+    let doc = json(&out.path().join("daemon.json"));
+    let samples = doc["samples"].as_array().expect("samples");
+    assert_eq!(samples.len(), 2, "idle and loaded: {doc}");
+    assert_eq!(samples[0]["attachments"], 0);
+    assert_eq!(samples[1]["attachments"], 4);
+    let series = |i: usize| samples[i]["series"].as_u64().expect("series");
+    assert!(series(1) > series(0), "the attachments' fast-path series are exported: {doc}");
+    for s in samples {
+        assert_eq!(s["scrape"]["n"], 3, "{s}");
+        assert!(s["peak_rss_mb"].as_f64().expect("number") > 0.0, "{s}");
+    }
+    assert!(std::fs::read_to_string(out.path().join("daemon.md")).expect("md").contains("| 4 |"));
+    assert_svg(&out.path().join("daemon-scrape-p50.svg"));
+}

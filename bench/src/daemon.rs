@@ -1,0 +1,389 @@
+//! `daemon`: what a Prometheus scrape of `murmurationd` costs, and how much
+//! memory the daemon holds, on an idle node and on a node with many fast-path
+//! attachments (256 by default).
+//!
+//! The node is a throwaway namespace with two veth uplinks, a private bpffs and a
+//! state directory of its own; every attachment is a real `murmuration` ADD
+//! (veth + eBPF fast path, in-process static IPAM, a pod name in `CNI_ARGS`)
+//! into its own pod namespace, so the daemon reads real records and real
+//! per-attachment eBPF maps. Scrapes are plain HTTP GETs of `/metrics` over
+//! the node's loopback, timed from connect to the last byte, one at a time.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use murmuration_core::netns::NetNs;
+use serde::Serialize;
+
+use crate::cni::invoke_with_args;
+use crate::stats::{Summary, summarize};
+use crate::topo::{Netns, ip, ip_in};
+
+const LISTEN: &str = "127.0.0.1:9479";
+const NETWORK: &str = "bench-daemon";
+/// Uplinks the attachments are spread over: the fast path numbers the
+/// attachments of one uplink with 8-bit ids (at most 255 per uplink).
+const UPLINKS: usize = 2;
+/// The issue's targets for a node with 256 attachments.
+const SCRAPE_TARGET_MS: f64 = 10.0;
+const RSS_TARGET_MB: f64 = 30.0;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Fast-path attachments on the loaded node.
+    #[arg(long, default_value_t = 256)]
+    attachments: usize,
+    /// Timed scrapes per state (default 200, 30 with --quick).
+    #[arg(long)]
+    scrapes: Option<usize>,
+    /// The murmuration plugin binary (default: next to this binary).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+    /// The daemon binary (default: `murmurationd` next to this binary).
+    #[arg(long)]
+    daemon: Option<PathBuf>,
+}
+
+/// One measured state of the node.
+#[derive(Debug, Serialize)]
+struct Sample {
+    attachments: usize,
+    /// `/metrics` as Prometheus asks for it (OpenMetrics).
+    scrape: Summary,
+    /// `/metrics` without `Accept` (the 0.0.4 text format).
+    scrape_text004: Summary,
+    status: Summary,
+    exposition_bytes: usize,
+    series: usize,
+    rss_mb: f64,
+    peak_rss_mb: f64,
+}
+
+pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
+    let n = args.scrapes.unwrap_or(if quick { 30 } else { 200 });
+    let plugin = crate::plugin_path(args.plugin.as_deref())?;
+    let daemon_bin = match &args.daemon {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("murmurationd"),
+    };
+    let node = Node::create()?;
+    let mut daemon = Daemon::start(&daemon_bin, &node)?;
+    let ns = NetNs::open(Path::new(&node.netns.path()))?;
+    let mut samples = vec![measure(&ns, &daemon, 0, n)?];
+    // The plugin runs in its caller's namespace, as under a runtime on the node.
+    let pods = ns.run(|| attach_all(&plugin, &node, args.attachments))??;
+    let loaded =
+        wait_for_inventory(&ns, pods.len()).and_then(|()| measure(&ns, &daemon, pods.len(), n));
+    daemon.stop();
+    ns.run(|| detach_all(&plugin, &node, &pods))?;
+    samples.push(loaded.with_context(|| format!("daemon log:\n{}", daemon.log()))?);
+    report(&samples, out)
+}
+
+/// The node: namespace, uplink, bpffs and state directory; removed on drop.
+struct Node {
+    netns: Netns,
+    _wire: Netns,
+    dir: PathBuf,
+    bpffs: PathBuf,
+}
+
+impl Node {
+    fn create() -> anyhow::Result<Self> {
+        let netns = Netns::create("dnode")?;
+        let wire = Netns::create("dwire")?;
+        ip_in(&netns.name, &["link", "set", "lo", "up"])?;
+        for u in 0..UPLINKS {
+            let (up, wr) = (format!("up{u}"), format!("wr{u}"));
+            ip(&["-n", &netns.name, "link", "add", &up, "type", "veth", "peer", "name", &wr])?;
+            ip(&["-n", &netns.name, "link", "set", &wr, "netns", &wire.name])?;
+            ip_in(&netns.name, &["link", "set", &up, "up"])?;
+            ip_in(&wire.name, &["link", "set", &wr, "up"])?;
+        }
+        let dir = std::env::temp_dir().join(format!("mmb-daemon-{}", std::process::id()));
+        let bpffs = dir.join("bpffs");
+        std::fs::create_dir_all(&bpffs)?;
+        let mounted = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&bpffs).status()?;
+        if !mounted.success() {
+            bail!("cannot mount a bpffs on {}", bpffs.display());
+        }
+        Ok(Self { netns, _wire: wire, dir, bpffs })
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// The network config of pod `i`: fast path on uplink `i % UPLINKS`, 16
+    /// pods per VLAN (the fast path's flood-group size), its own address.
+    fn config(&self, i: usize) -> String {
+        serde_json::json!({
+            "cniVersion": "1.1.0", "name": NETWORK, "type": "murmuration",
+            "mode": "veth", "master": format!("up{}", i % UPLINKS), "vlan": 100 + i / UPLINKS / 16,
+            "bpfPinRoot": self.bpffs.join("murmuration"),
+            "dataDir": self.data_dir(), "ipamInProcess": true,
+            "ipam": {"type": "static", "addresses": [
+                {"address": format!("10.96.{}.{}/16", i / 250, i % 250 + 2)}]}
+        })
+        .to_string()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Lazy: pinned maps may still be referenced while the last fd closes.
+        let _ = Command::new("umount").arg("-l").arg(&self.bpffs).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `murmurationd` in the node namespace; SIGTERM by PID on stop or drop.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(bin: &Path, node: &Node) -> anyhow::Result<Self> {
+        let cfg = node.dir.join("murmurationd.toml");
+        let text = format!(
+            "[log]\nlevel = \"info\"\n[http]\nlisten = \"{LISTEN}\"\n[state]\n\
+             data_dir = \"{}\"\ncni_path = [\"{}\"]\n",
+            node.data_dir().display(),
+            crate::cni::GO_PLUGINS
+        );
+        std::fs::write(&cfg, text)?;
+        let log = node.dir.join("murmurationd.log");
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &node.netns.name])
+            .arg(bin)
+            .arg("--config")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(Self { child, log })
+    }
+
+    /// `ip netns exec` execs the daemon, so the child's PID is the daemon's.
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+    }
+}
+
+/// The `Accept` header Prometheus sends with a scrape.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
+     application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// One HTTP/1.0 GET on the node's loopback with `accept` (none: what `curl`
+/// and `promtool` send): status, body, time to last byte.
+fn get_as(path: &str, accept: Option<&str>) -> anyhow::Result<(Duration, String)> {
+    let start = Instant::now();
+    let mut s = TcpStream::connect(LISTEN)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let accept = accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {LISTEN}\r\n{accept}\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let took = start.elapsed();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    if head.split(' ').nth(1) != Some("200") {
+        bail!("GET {path}: {head}");
+    }
+    Ok((took, body.to_owned()))
+}
+
+/// A GET as Prometheus sends it.
+fn get(path: &str) -> anyhow::Result<(Duration, String)> {
+    get_as(path, Some(PROMETHEUS_ACCEPT))
+}
+
+/// Polls `GET path` until `ready` accepts the body (the daemon starting, its
+/// inventory catching up), for at most a minute.
+fn poll(ns: &NetNs, path: &str, ready: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let last = ns.run(|| get(path))?;
+        if last.as_ref().is_ok_and(|(_, body)| ready(body)) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("GET {path} not ready after 60 s: {:?}", last.map(|(_, b)| b.len()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_for_inventory(ns: &NetNs, attachments: usize) -> anyhow::Result<()> {
+    poll(ns, "/status", |body| {
+        serde_json::from_str::<serde_json::Value>(body).ok().is_some_and(|v| {
+            v["inventory"]["attachments"].as_array().is_some_and(|a| a.len() == attachments)
+        })
+    })
+}
+
+/// Memory of `pid` from `/proc`: (VmRSS, VmHWM) in MB.
+fn rss_mb(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb = |key: &str| -> anyhow::Result<f64> {
+        let line = status.lines().find(|l| l.starts_with(key)).context("no such field")?;
+        let v = line.split_whitespace().nth(1).context("no value")?;
+        Ok(v.parse::<f64>()? / 1024.0)
+    };
+    Ok((kb("VmRSS:")?, kb("VmHWM:")?))
+}
+
+/// `n` timed GETs (after 5 untimed) of `path` with `accept`; the last body.
+fn timed(
+    ns: &NetNs,
+    path: &str,
+    accept: Option<&str>,
+    n: usize,
+) -> anyhow::Result<(Summary, String)> {
+    ns.run(|| {
+        let mut times = Vec::with_capacity(n);
+        let mut body = String::new();
+        for i in 0..n + 5 {
+            let (took, b) = get_as(path, accept)?;
+            if i >= 5 {
+                times.push(took);
+            }
+            body = b;
+        }
+        Ok((summarize(&times), body))
+    })?
+}
+
+/// Scrapes as Prometheus (OpenMetrics) and as `curl` (text 0.0.4), and
+/// `/status`; memory after them.
+fn measure(ns: &NetNs, daemon: &Daemon, attachments: usize, n: usize) -> anyhow::Result<Sample> {
+    poll(ns, "/metrics", |_| true)?;
+    eprintln!("bench daemon: {n} scrapes of each kind with {attachments} attachments...");
+    let (scrape, exposition) = timed(ns, "/metrics", Some(PROMETHEUS_ACCEPT), n)?;
+    let (scrape_text004, _) = timed(ns, "/metrics", None, n)?;
+    let (status, _) = timed(ns, "/status", None, n)?;
+    let (rss_mb, peak_rss_mb) = rss_mb(daemon.pid())?;
+    let series = exposition.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count();
+    Ok(Sample {
+        attachments,
+        scrape,
+        scrape_text004,
+        status,
+        exposition_bytes: exposition.len(),
+        series,
+        rss_mb,
+        peak_rss_mb,
+    })
+}
+
+fn cni_args(i: usize) -> String {
+    format!("K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-{i};K8S_POD_INFRA_CONTAINER_ID=ctr-{i}")
+}
+
+/// ADDs `count` pods; on failure DELs the ones already attached.
+fn attach_all(plugin: &Path, node: &Node, count: usize) -> anyhow::Result<Vec<Netns>> {
+    let mut pods = Vec::with_capacity(count);
+    for i in 0..count {
+        if i % 64 == 0 {
+            eprintln!("bench daemon: attaching pods {i}..{}", (i + 64).min(count));
+        }
+        let added = Netns::create(&format!("dpod{i}")).and_then(|pod| {
+            invoke_with_args(plugin, "ADD", &node.config(i), &pod.path(), &cid(i), &cni_args(i))?;
+            Ok(pod)
+        });
+        match added {
+            Ok(pod) => pods.push(pod),
+            Err(e) => {
+                detach_all(plugin, node, &pods);
+                return Err(e.context(format!("attaching pod {i}")));
+            }
+        }
+    }
+    Ok(pods)
+}
+
+fn cid(i: usize) -> String {
+    format!("ctr-{i}")
+}
+
+fn detach_all(plugin: &Path, node: &Node, pods: &[Netns]) {
+    eprintln!("bench daemon: detaching {} pods...", pods.len());
+    for (i, pod) in pods.iter().enumerate() {
+        let del = invoke_with_args(plugin, "DEL", &node.config(i), &pod.path(), &cid(i), "");
+        if let Err(e) = del {
+            eprintln!("bench daemon: DEL of pod {i}: {e:#}");
+        }
+    }
+}
+
+fn report(samples: &[Sample], out: &Path) -> anyhow::Result<()> {
+    let mut md = String::from(
+        "| attachments | scrape p50 | scrape p90 | scrape p99 | 0.0.4 text p50 | /status p50 | exposition | series | RSS | peak RSS |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for s in samples {
+        md += &format!(
+            "| {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} KiB | {} | {:.1} MB | {:.1} MB |\n",
+            s.attachments,
+            s.scrape.p50_us / 1000.0,
+            s.scrape.p90_us / 1000.0,
+            s.scrape.p99_us / 1000.0,
+            s.scrape_text004.p50_us / 1000.0,
+            s.status.p50_us / 1000.0,
+            s.exposition_bytes as f64 / 1024.0,
+            s.series,
+            s.rss_mb,
+            s.peak_rss_mb
+        );
+    }
+    if let Some(loaded) = samples.last() {
+        md += &format!(
+            "\nWith {} attachments: scrape p50 {:.2} ms (target < {SCRAPE_TARGET_MS} ms), \
+             peak RSS {:.1} MB (target < {RSS_TARGET_MB} MB).\n",
+            loaded.attachments,
+            loaded.scrape.p50_us / 1000.0,
+            loaded.peak_rss_mb
+        );
+    }
+    println!("{md}");
+    std::fs::write(out.join("daemon.md"), &md)?;
+    let json = serde_json::json!({
+        "benchmark": "daemon", "machine": crate::report::machine(), "samples": samples,
+        "targets": {"scrape_p50_ms": SCRAPE_TARGET_MS, "rss_mb": RSS_TARGET_MB},
+    });
+    std::fs::write(out.join("daemon.json"), serde_json::to_vec_pretty(&json)?)?;
+    let bars: Vec<(String, f64)> = samples
+        .iter()
+        .map(|s| (format!("{} attachments", s.attachments), s.scrape.p50_us / 1000.0))
+        .collect();
+    crate::plot::bars(&out.join("daemon-scrape-p50.svg"), "murmurationd scrape, p50", "ms", &bars)?;
+    eprintln!("wrote {}/daemon.{{md,json}}", out.display());
+    Ok(())
+}
