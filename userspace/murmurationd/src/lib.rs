@@ -30,6 +30,12 @@ use tokio_util::task::TaskTracker;
 
 pub use config::Config;
 
+/// Process-wide settings the daemon needs before any thread starts (the
+/// binary calls it first; embedders of [`run`] may).
+pub fn init_process() {
+    sys::single_malloc_arena();
+}
+
 use crate::inventory::Inventory;
 use crate::metrics::Metrics;
 

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
 }
 
 fn real_main() -> anyhow::Result<()> {
+    murmurationd::init_process();
     let args = Args::parse();
     let config = args.resolve()?;
     if args.check_config {
