@@ -7,11 +7,14 @@
 
 pub mod cmd;
 pub mod cni;
+pub mod daemon;
 #[cfg(target_env = "musl")]
 pub mod fastpath;
 pub mod packet;
 pub mod pod;
+pub mod process;
 pub mod sriov;
+mod sys;
 pub mod wire;
 
 /// Where tests may drop reports (latency tables) for `cargo xtask vm` to print.

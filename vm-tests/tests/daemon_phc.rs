@@ -3,66 +3,15 @@
 //! statistics of a VF the plugin attached.
 #![cfg(target_env = "musl")]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use murmuration_vm_tests::cmd::{link, run};
 use murmuration_vm_tests::cni::Cni;
+use murmuration_vm_tests::daemon::{Daemon, http_get, sample};
 use murmuration_vm_tests::pod::Pod;
 use murmuration_vm_tests::sriov::{Sriov, netdev_of};
 use murmuration_vm_tests::{report, wait_for};
 use serde_json::json;
-
-fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Ok((status, body.to_owned()))
-}
-
-/// The value of one exposition line `series value`.
-fn sample(body: &str, series: &str) -> Option<f64> {
-    body.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// The daemon process, killed by PID if the test panics before it is stopped.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM by PID; asserts the daemon exits.
-    fn stop(&mut self) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
-        // SAFETY: kill(2) on our own child's PID, which has not been reaped yet.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "kill {pid}");
-        let status = wait_for("the daemon to exit", Duration::from_secs(10), || {
-            self.child.try_wait().expect("try_wait")
-        });
-        assert!(status.success(), "daemon exit {status}: {}", self.log());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 #[test]
 fn daemon_reports_the_igb_phc_hw_timestamping_offset_and_vf_statistics() {
@@ -72,36 +21,17 @@ fn daemon_reports_the_igb_phc_hw_timestamping_offset_and_vf_statistics() {
     let cni = Cni::new("phc");
     let dir = std::env::temp_dir().join(format!("mmd-phc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let addr = format!("127.0.0.1:{port}");
-    let config = dir.join("murmurationd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[log]\nlevel = \"debug\"\n[http]\nlisten = \"{addr}\"\n[state]\n\
-             data_dir = \"{}\"\ncni_path = [\"{}\"]\n[inventory]\nresync_seconds = 1\n\
+    let mut daemon = Daemon::start(
+        &dir,
+        &format!(
+            "[state]\ndata_dir = \"{}\"\ncni_path = [\"{}\"]\n[inventory]\nresync_seconds = 1\n\
              [phc]\nenabled = true\ninterfaces = [\"{pf}\"]\nhw_timestamping = \"required\"\n\
              poll_seconds = 0.5\nsamples = 9\n",
             cni.data_dir.display(),
             cni.cni_path,
         ),
-    )
-    .expect("write config");
-    let log = dir.join("murmurationd.log");
-    let exe = std::env::var_os("MURMURATION_DAEMON").expect("MURMURATION_DAEMON (guest runner)");
-    let child = Command::new(exe)
-        .arg("--config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("spawn murmurationd");
-    let mut daemon = Daemon { child, log };
-    wait_for("the daemon's /healthz", Duration::from_secs(20), || {
-        assert!(daemon.child.try_wait().expect("try_wait").is_none(), "exited: {}", daemon.log());
-        http_get(&addr, "/healthz").ok().filter(|r| r.0 == 200)
-    });
+    );
+    let addr = daemon.addr.clone();
 
     // One VF attached in sriov mode, with a VLAN the PF enforces.
     let orig_vlan = s.vf_info(1)["vlan_list"].clone();
@@ -192,7 +122,6 @@ fn daemon_reports_the_igb_phc_hw_timestamping_offset_and_vf_statistics() {
 
     // Stop the daemon by PID, DEL the VF, nothing left.
     daemon.stop();
-    assert!(http_get(&addr, "/healthz").is_err(), "the listener is gone");
     cni.call("DEL", Some(&pod.path()), "c-phc", "net1", &conf).result();
     assert!(link(Some(&pod.name), "net1").is_none(), "net1 left the pod");
     assert_eq!(netdev_of(&vf.pci).as_deref(), Some(vf.netdev.as_str()), "VF back home");

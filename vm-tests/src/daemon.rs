@@ -1,0 +1,84 @@
+//! `murmurationd` in the guest: the musl build the runner shares as
+//! `MURMURATION_DAEMON`, started with the test's own config sections, and
+//! read back through its HTTP endpoints.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::process::Process;
+use crate::wait_for;
+
+/// A plain HTTP/1.0 GET; returns (status, body).
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Ok((status, body.to_owned()))
+}
+
+/// The value of one exposition line `series value`.
+pub fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The running daemon, killed by PID if the test panics before it is stopped.
+#[derive(Debug)]
+pub struct Daemon {
+    process: Process,
+    /// The HTTP listener, `127.0.0.1:<free port>`.
+    pub addr: String,
+}
+
+impl Daemon {
+    /// Writes `dir/murmurationd.toml` (debug logging, HTTP on a free loopback
+    /// port, then `sections`), starts the daemon with its log in
+    /// `dir/murmurationd.log` and waits for `/healthz`.
+    pub fn start(dir: &Path, sections: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        drop(listener);
+        let config = dir.join("murmurationd.toml");
+        let text = format!("[log]\nlevel = \"debug\"\n[http]\nlisten = \"{addr}\"\n{sections}");
+        std::fs::write(&config, text).expect("write the daemon config");
+        let exe = std::env::var("MURMURATION_DAEMON").expect("MURMURATION_DAEMON (guest runner)");
+        let config = config.display().to_string();
+        let log = dir.join("murmurationd.log");
+        let mut process = Process::spawn("murmurationd", &exe, &["--config", &config], &log);
+        wait_for("the daemon's /healthz", Duration::from_secs(20), || {
+            process.assert_running();
+            http_get(&addr, "/healthz").ok().filter(|r| r.0 == 200)
+        });
+        Self { process, addr }
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// GET `path`, asserting 200; returns the body.
+    pub fn get(&self, path: &str) -> String {
+        let (status, body) =
+            http_get(&self.addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// `/status` parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let body = self.get("/status");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"))
+    }
+
+    /// SIGTERM by PID; asserts the daemon exits cleanly and its listener is gone.
+    pub fn stop(&mut self) {
+        let status = self.process.terminate();
+        assert!(status.success(), "daemon exit {status}: {}", self.log());
+        assert!(http_get(&self.addr, "/healthz").is_err(), "the listener is gone");
+    }
+}

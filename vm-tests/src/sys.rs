@@ -1,0 +1,16 @@
+//! The one raw system call the process helpers need.
+
+use std::io;
+
+/// Sends SIGTERM to `pid`.
+pub fn terminate(pid: u32) -> io::Result<()> {
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: kill(2) takes no pointers; callers pass the PID of a child they
+    // have not reaped, so it cannot name an unrelated process.
+    if unsafe { libc::kill(pid, libc::SIGTERM) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
