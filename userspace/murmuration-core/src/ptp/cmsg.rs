@@ -87,7 +87,9 @@ fn next_message(buf: &[u8]) -> Option<(i32, i32, &[u8], &[u8])> {
 fn apply(out: &mut Control, level: i32, kind: i32, data: &[u8]) {
     match (level, kind) {
         (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) => {
-            out.stamps = out.stamps.merge(timestamps(data, std::mem::size_of::<libc::time_t>()));
+            // The old layout's fields are `struct timespec`'s: half of it each.
+            out.stamps =
+                out.stamps.merge(timestamps(data, std::mem::size_of::<libc::timespec>() / 2));
         }
         (libc::SOL_SOCKET, SCM_TIMESTAMPING_NEW) => {
             out.stamps = out.stamps.merge(timestamps(data, 8));
