@@ -28,7 +28,7 @@ use anyhow::{Context, bail};
 
 use crate::cni_vm::{fresh_vfs, netdev_by_mac};
 use crate::datapath::paths::{Built, addr, run_cmd, run_in, veth};
-use crate::datapath::{PathResult, fastpath_add_pod, measure, measure_rtt};
+use crate::datapath::{Generator, PathResult, fastpath_add_pod, measure, measure_rtt};
 use crate::topo::{Netns, ip, ip_in};
 
 const WIRE_IP: &str = "10.64.0.1";
@@ -317,7 +317,10 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     for kind in Kind::ALL {
         eprintln!("bench datapath-vm: building {}", kind.name());
-        match build(kind, args, &plugin).and_then(|p| measure(&p.built, samples, secs)) {
+        // sendmmsg: the packet generators are compared by `datapath`, not here.
+        match build(kind, args, &plugin)
+            .and_then(|p| measure(&p.built, samples, secs, Generator::Sendmmsg))
+        {
             Ok(r) => results.push(r),
             Err(e) => {
                 eprintln!("bench datapath-vm: {} failed: {e:#}", kind.name());
@@ -325,7 +328,7 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    crate::report::paths_report("datapath-vm", &results, &ratios(&results), &failures, out)?;
+    crate::report::paths_report("datapath-vm", &results, &ratios(&results), None, &failures, out)?;
     if results.is_empty() {
         bail!("every path failed");
     }
@@ -377,7 +380,8 @@ mod tests {
         let md = ratios(&results);
         assert!(md.contains("| murmuration fast path (tc) | 1.500 |"), "{md}");
         assert!(md.contains("XDP / tc: RTT p50 0.800"), "{md}");
-        crate::report::paths_report("datapath-vm", &results, &md, &[], dir.path()).expect("report");
+        crate::report::paths_report("datapath-vm", &results, &md, None, &[], dir.path())
+            .expect("report");
         let json: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.path().join("datapath-vm.json")).expect("json"),
         )

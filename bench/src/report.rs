@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use crate::datapath::PathResult;
+use crate::datapath::Pps;
+use crate::datapath::generator::Choice;
 use crate::plot;
 use crate::stats::sorted_us;
 
@@ -72,17 +74,95 @@ fn variant_ratios(results: &[PathResult], bridge: &PathResult, row: &mut impl Fn
     }
 }
 
-pub fn datapath(results: &[PathResult], failures: &[String], out: &Path) -> anyhow::Result<()> {
-    paths_report("datapath", results, &ratio_lines(results), failures, out)
+pub fn datapath(
+    results: &[PathResult],
+    generator: Option<&Choice>,
+    failures: &[String],
+    out: &Path,
+) -> anyhow::Result<()> {
+    paths_report("datapath", results, &ratio_lines(results), generator, failures, out)
+}
+
+/// The generator comparison in Markdown: the rates, and which generator the
+/// paths were measured with and why.
+fn generator_lines(c: &Choice) -> String {
+    let (r64, r1500) = (c.io_uring_over_sendmmsg_64, c.io_uring_over_sendmmsg_1500);
+    let mut md = format!(
+        "Packet generator: {} for every path. On the bare veth floor in this run the kernel \
+         accepted io_uring's 64 B datagrams at {:.3}× sendmmsg's rate ({:.3}× at 1500 B), for \
+         {:.3}× the sender's CPU time per datagram ({:.3}× at 1500 B); the sink received {:.3}× \
+         ({:.3}× at 1500 B). The generator whose 64 B datagrams were accepted faster is used.\n\n\
+         | generator | 64 B sent pps | 64 B received pps | 64 B CPU ns/sent \
+         | 1500 B sent pps | 1500 B received pps | 1500 B CPU ns/sent |\n\
+         |---|---|---|---|---|---|---|\n",
+        c.used.name(),
+        r64.sent,
+        r1500.sent,
+        r64.cpu_ns_per_sent,
+        r1500.cpu_ns_per_sent,
+        r64.received,
+        r1500.received
+    );
+    let mut row = |what: &str, a: Pps, b: Pps, digits: usize| {
+        md += &format!(
+            "| {what} | {:.digits$} | {:.digits$} | {:.digits$} | {:.digits$} | {:.digits$} | {:.digits$} |\n",
+            a.sent, a.received, a.cpu_ns_per_sent, b.sent, b.received, b.cpu_ns_per_sent
+        );
+    };
+    for r in &c.rates {
+        row(r.generator.name(), r.pps_64, r.pps_1500, 0);
+    }
+    row("io_uring / sendmmsg", r64, r1500, 3);
+    md
+}
+
+fn generator_plot(file: &Path, c: &Choice) -> anyhow::Result<()> {
+    let bars: Vec<(String, f64)> = c
+        .rates
+        .iter()
+        .flat_map(|r| {
+            let name = r.generator.name();
+            [
+                (format!("{name} 64 B"), r.pps_64.received),
+                (format!("{name} 1500 B"), r.pps_1500.received),
+            ]
+        })
+        .collect();
+    plot::bars(
+        file,
+        "UDP packets per second received on the veth floor, by generator",
+        "packets/s",
+        &bars,
+    )
+}
+
+/// `{name}.md` and `{name}.json` in `out`, the Markdown echoed to stdout.
+fn write_md_json(out: &Path, name: &str, md: &str, json: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{md}");
+    std::fs::write(out.join(format!("{name}.md")), md)?;
+    std::fs::write(out.join(format!("{name}.json")), serde_json::to_vec_pretty(json)?)?;
+    Ok(())
+}
+
+/// `datapath --generators-only`: `datapath-generators.{md,json,svg}`.
+pub fn generators(c: &Choice, out: &Path) -> anyhow::Result<()> {
+    let name = "datapath-generators";
+    let json = serde_json::json!({ "benchmark": name, "machine": machine(), "generator": c });
+    write_md_json(out, name, &generator_lines(c), &json)?;
+    generator_plot(&out.join(format!("{name}.svg")), c)?;
+    eprintln!("wrote {}/{name}.{{md,json,svg}}", out.display());
+    Ok(())
 }
 
 /// The `datapath`-shaped outputs of run `kind`: `{kind}.md`, `{kind}.json`
 /// (`paths[].name/rtt/pps_64/pps_1500`, what `compare` reads), the RTT CDF
-/// and the 64-byte rate bars, with `ratios` (a Markdown table) after the table.
+/// and the 64-byte rate bars, with `ratios` (a Markdown table) after the table,
+/// then the packet generator comparison when the run made one.
 pub fn paths_report(
     kind: &str,
     results: &[PathResult],
     ratios: &str,
+    generator: Option<&Choice>,
     failures: &[String],
     out: &Path,
 ) -> anyhow::Result<()> {
@@ -103,15 +183,18 @@ pub fn paths_report(
     }
     md += "\n";
     md += ratios;
+    if let Some(c) = generator {
+        md += &format!("\n{}", generator_lines(c));
+        generator_plot(&out.join(format!("{kind}-generators.svg")), c)?;
+    }
     for f in failures {
         md += &format!("\nFailed path: {f}\n");
     }
-    println!("{md}");
-    std::fs::write(out.join(format!("{kind}.md")), &md)?;
     let json = serde_json::json!({
-        "benchmark": kind, "machine": machine(), "paths": results, "failures": failures
+        "benchmark": kind, "machine": machine(), "paths": results, "generator": generator,
+        "failures": failures
     });
-    std::fs::write(out.join(format!("{kind}.json")), serde_json::to_vec_pretty(&json)?)?;
+    write_md_json(out, kind, &md, &json)?;
     let series: Vec<(String, Vec<f64>)> =
         results.iter().map(|r| (r.name.clone(), sorted_us(&r.rtt_samples))).collect();
     plot::cdf(&out.join(format!("{kind}-rtt-cdf.svg")), "UDP request/response RTT", &series)?;

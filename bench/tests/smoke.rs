@@ -86,8 +86,15 @@ fn datapath_quick_run_writes_results_and_compare_reads_them() {
         assert_eq!(p["rtt"]["n"], 200, "{p}");
         assert!(p["pps_64"].as_f64().expect("number") > 0.0, "{p}");
     }
+    assert_generator_choice(&doc["generator"]);
+    assert!(
+        std::fs::read_to_string(out.path().join("datapath.md"))
+            .expect("md")
+            .contains("Packet generator: ")
+    );
     assert_svg(&out.path().join("datapath-rtt-cdf.svg"));
     assert_svg(&out.path().join("datapath-pps-64.svg"));
+    assert_svg(&out.path().join("datapath-generators.svg"));
     let file = out.path().join("datapath.json");
     let same =
         Command::new(bench()).arg("compare").arg(&file).arg(&file).output().expect("compare");
@@ -119,4 +126,34 @@ fn daemon_quick_run_writes_results() {
     }
     assert!(std::fs::read_to_string(out.path().join("daemon.md")).expect("md").contains("| 4 |"));
     assert_svg(&out.path().join("daemon-scrape-p50.svg"));
+}
+
+/// Both generators measured, one of them used.
+fn assert_generator_choice(c: &serde_json::Value) {
+    let used = c["used"].as_str().expect("used");
+    assert!(["sendmmsg", "io_uring"].contains(&used), "{c}");
+    let rates = c["rates"].as_array().expect("rates");
+    let names: Vec<&str> = rates.iter().filter_map(|r| r["generator"].as_str()).collect();
+    assert_eq!(names, ["sendmmsg", "io_uring"], "{c}");
+    for r in rates {
+        for size in ["pps_64", "pps_1500"] {
+            assert!(r[size]["sent"].as_f64().expect("number") > 0.0, "{r}");
+            assert!(r[size]["received"].as_f64().expect("number") > 0.0, "{r}");
+        }
+    }
+    assert!(c["io_uring_over_sendmmsg_64"]["sent"].as_f64().expect("ratio") > 0.0, "{c}");
+}
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn datapath_generators_only_writes_the_comparison() {
+    assert_root();
+    let out = tempfile::tempdir().expect("tempdir");
+    run(out.path(), &["datapath", "--generators-only", "--seconds", "0.1"]);
+    let doc = json(&out.path().join("datapath-generators.json"));
+    assert_generator_choice(&doc["generator"]);
+    let md = std::fs::read_to_string(out.path().join("datapath-generators.md")).expect("md");
+    assert!(md.contains("| io_uring / sendmmsg |"), "{md}");
+    assert_svg(&out.path().join("datapath-generators.svg"));
+    assert!(!out.path().join("datapath.json").exists(), "no paths were measured");
 }

@@ -1,10 +1,13 @@
 //! `datapath`: UDP RTT and packet rates through each path, measured in one run.
 
 mod fastpath;
+pub mod generator;
 pub mod paths;
 pub mod udp;
+mod uring;
 
 pub use fastpath::add_pod as fastpath_add_pod;
+pub use generator::{Generator, Pps};
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -30,7 +33,14 @@ pub struct Args {
     /// The murmuration plugin binary (default: next to this binary).
     #[arg(long)]
     plugin: Option<PathBuf>,
+    /// Only compare the packet generators on the veth floor (writes
+    /// datapath-generators.{md,json}); no paths.
+    #[arg(long)]
+    generators_only: bool,
 }
+
+/// Rounds of the generator comparison; each generator keeps its best.
+const GENERATOR_ROUNDS: usize = 2;
 
 #[derive(Debug, Serialize)]
 pub struct PathResult {
@@ -61,7 +71,9 @@ pub fn measure_rtt(p: &Built, warmup: usize, n: usize) -> anyhow::Result<udp::Rt
     samples
 }
 
-fn measure_pps(p: &Built, size: usize, secs: f64) -> anyhow::Result<f64> {
+/// Datagrams per second from `generator` in `p`'s client: accepted by the
+/// client's kernel, and received by the sink in `p`'s server.
+fn measure_pps(p: &Built, size: usize, secs: f64, generator: Generator) -> anyhow::Result<Pps> {
     let sink = ns(&p.server)?.run(|| UdpSocket::bind(("0.0.0.0", PORT + 1)))??;
     let flags = udp::shared();
     let f = flags.clone();
@@ -69,28 +81,37 @@ fn measure_pps(p: &Built, size: usize, secs: f64) -> anyhow::Result<f64> {
     let dst = SocketAddr::new(p.server_ip, PORT + 1);
     let duration = Duration::from_secs_f64(secs);
     // Prime ARP/ND so the first batch is not dropped at the neighbour layer.
-    ns(&p.client)?.run(|| udp::blast(dst, size, Duration::from_millis(20)))??;
+    ns(&p.client)?.run(|| generator.blast(dst, size, Duration::from_millis(20)))??;
     std::thread::sleep(Duration::from_millis(100));
     let before = flags.count.load(Ordering::Relaxed);
-    ns(&p.client)?.run(|| udp::blast(dst, size, duration))??;
+    let sent = ns(&p.client)?.run(|| generator.blast(dst, size, duration))??;
     // Let in-flight packets land before the count is read.
     std::thread::sleep(Duration::from_millis(100));
     let got = flags.count.load(Ordering::Relaxed) - before;
     flags.stop.store(true, Ordering::Relaxed);
     rx.join().map_err(|_| anyhow::anyhow!("sink panicked"))??;
-    Ok(got as f64 / secs)
+    Ok(Pps {
+        sent: sent.datagrams as f64 / secs,
+        received: got as f64 / secs,
+        cpu_ns_per_sent: sent.cpu.as_nanos() as f64 / sent.datagrams.max(1) as f64,
+    })
 }
 
-pub fn measure(p: &Built, samples: usize, secs: f64) -> anyhow::Result<PathResult> {
+pub fn measure(
+    p: &Built,
+    samples: usize,
+    secs: f64,
+    generator: Generator,
+) -> anyhow::Result<PathResult> {
     eprintln!("bench datapath: {}: RTT ({samples} samples)...", p.name);
     let rtt = measure_rtt(p, samples / 10, samples)?;
-    eprintln!("bench datapath: {}: packet rates ({secs} s each)...", p.name);
+    eprintln!("bench datapath: {}: packet rates ({secs} s each, {})...", p.name, generator.name());
     Ok(PathResult {
         name: p.name.clone(),
         rtt: summarize(&rtt.app),
         rtt_kernel_ts: (rtt.kernel.len() == rtt.app.len()).then(|| summarize(&rtt.kernel)),
-        pps_64: measure_pps(p, 64, secs)?,
-        pps_1500: measure_pps(p, 1500, secs)?,
+        pps_64: measure_pps(p, 64, secs, generator)?.received,
+        pps_1500: measure_pps(p, 1500, secs, generator)?.received,
         rtt_samples: rtt.app,
     })
 }
@@ -134,11 +155,18 @@ fn builders(plugin: &Path) -> Vec<Builder<'_>> {
 pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let samples = args.samples.unwrap_or(if quick { 2000 } else { 20000 });
     let secs = args.seconds.unwrap_or(if quick { 0.5 } else { 3.0 });
+    if args.generators_only {
+        return crate::report::generators(&generator::choose(secs, GENERATOR_ROUNDS)?, out);
+    }
     let plugin = crate::plugin_path(args.plugin.as_deref())?;
-    let mut results = Vec::new();
     let mut failures = Vec::new();
+    let choice = generator::choose(secs, GENERATOR_ROUNDS)
+        .inspect_err(|e| failures.push(format!("generator comparison (sendmmsg used): {e:#}")))
+        .ok();
+    let generator = choice.as_ref().map_or(Generator::Sendmmsg, |c| c.used);
+    let mut results = Vec::new();
     for build in builders(&plugin) {
-        match build().and_then(|p| measure(&p, samples, secs)) {
+        match build().and_then(|p| measure(&p, samples, secs, generator)) {
             Ok(r) => results.push(r),
             Err(e) => {
                 eprintln!("bench datapath: path failed: {e:#}");
@@ -146,5 +174,5 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    crate::report::datapath(&results, &failures, out)
+    crate::report::datapath(&results, choice.as_ref(), &failures, out)
 }

@@ -1,5 +1,6 @@
 //! UDP traffic for the datapath benchmark: an echo server, a request/response
-//! RTT client with kernel receive timestamps, and a batched packet blaster.
+//! RTT client with kernel receive timestamps, and a batched packet blaster
+//! (`sendmmsg`; the io_uring one is in `uring`).
 //!
 //! RTT is measured from a `CLOCK_REALTIME` read just before `send` to the
 //! kernel's software receive timestamp of the reply (SO_TIMESTAMPING), so the
@@ -130,12 +131,19 @@ pub fn sink(sock: &UdpSocket, stop: &AtomicBool, count: &AtomicU64) -> anyhow::R
     Ok(())
 }
 
-/// Sends `size`-byte datagrams to `dst` in batches of 64 for `duration`.
-/// Returns how many the kernel accepted.
-pub fn blast(dst: SocketAddr, size: usize, duration: Duration) -> anyhow::Result<u64> {
+/// A generator's socket: connected to `dst`, on a thread pinned to CPU 0
+/// (the sink has CPU 1).
+pub fn connected(dst: SocketAddr) -> anyhow::Result<UdpSocket> {
     pin(0)?;
     let sock = UdpSocket::bind("0.0.0.0:0")?;
     sock.connect(dst)?;
+    Ok(sock)
+}
+
+/// Sends `size`-byte datagrams to `dst` in batches of 64 with `sendmmsg`
+/// for `duration`. Returns how many the kernel accepted.
+pub fn blast(dst: SocketAddr, size: usize, duration: Duration) -> anyhow::Result<u64> {
+    let sock = connected(dst)?;
     let payload = vec![0xa5u8; size];
     const BATCH: usize = 64;
     let iovs: Vec<[std::io::IoSlice<'_>; 1]> =
