@@ -8,7 +8,10 @@
 //!    read each binary's verdict back from the console.
 //!
 //! The tier fails when any binary fails, does not report, or when no test ran
-//! at all; it is SKIPPED (loudly) only when QEMU is not installed.
+//! at all; it is SKIPPED (loudly) only when QEMU is not installed. A guest
+//! whose kernel reports a CPU with a dead timer (a TCG fault seen on idle
+//! hosts, [`qemu::STALL`]) is killed at once and booted one more time for
+//! the binaries that had not finished; a second stall fails the tier.
 
 mod assets;
 pub mod bench;
@@ -66,12 +69,49 @@ pub fn tier(filter: Option<&str>, limit: Duration) -> Result<Outcome> {
     let assets = assets::resolve(&cache)?;
     ensure_image(&assets)?;
     let built = share::build_binaries()?;
-    let share = share::prepare(&target_dir().join("vm-run"), &built, filter)?;
+    let names = built.test_names();
+    let (share, mut console, mut boot) = guest_run(&assets, &built, filter, limit)?;
+    if boot.ending == qemu::Ending::Stalled {
+        let rest = report::unfinished(&console, &names);
+        let bar = "!".repeat(78);
+        eprintln!(
+            "\n{bar}\n!!! a guest CPU stopped taking timer interrupts ({:?}, an emulator fault);\n\
+             !!! booting once more for the binaries that did not finish: {rest:?}\n{bar}\n",
+            qemu::STALL
+        );
+        let _ = share.keep().map(|p| eprintln!("vm: stalled run's share kept at {}", p.display()));
+        let (again, more, second) = guest_run(&assets, &built.only(&rest), filter, limit)?;
+        console.push_str(&more);
+        boot = qemu::Boot { ending: second.ending, wall: boot.wall + second.wall };
+        return finish(&console, &names, boot, again, start);
+    }
+    finish(&console, &names, boot, share, start)
+}
+
+/// Boots one guest over a fresh share with `built`'s binaries.
+fn guest_run(
+    assets: &assets::Assets,
+    built: &share::Built,
+    filter: Option<&str>,
+    limit: Duration,
+) -> Result<(share::Share, String, qemu::Boot)> {
+    let share = share::prepare(&target_dir().join("vm-run"), built, filter)?;
     let log = share.path().join("console.log");
     let boot = qemu::boot(&assets.vmlinuz(), &assets.initramfs(), share.path(), &log, limit)?;
     let console = std::fs::read_to_string(&log).context("reading the console log")?;
-    let verdict = report::judge(&console, &built.test_names(), boot.ending);
-    report::print(&console, share.path(), &verdict, boot.wall, start.elapsed());
+    Ok((share, console, boot))
+}
+
+/// Judges every binary over the console(s) and prints the verdict.
+fn finish(
+    console: &str,
+    names: &[String],
+    boot: qemu::Boot,
+    share: share::Share,
+    start: Instant,
+) -> Result<Outcome> {
+    let verdict = report::judge(console, names, boot.ending);
+    report::print(console, share.path(), &verdict, boot.wall, start.elapsed());
     if let Err(why) = verdict {
         bail!("{why} (console log kept at {})", share.keep()?.display());
     }

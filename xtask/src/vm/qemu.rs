@@ -22,6 +22,23 @@ pub enum Ending {
     Qemu(Option<i32>),
     /// The hard timeout expired; QEMU was killed.
     TimedOut,
+    /// The guest kernel kept reporting a CPU whose timer no longer fires
+    /// ([`STALL`]): the emulated CPU is wedged and the guest will never
+    /// finish, so QEMU was killed without waiting for the hard timeout.
+    Stalled,
+}
+
+/// What the guest kernel prints when a CPU's timer interrupt has stopped
+/// (RCU's grace-period kthread waiting on a timer of a dead CPU). Seen under
+/// TCG with an otherwise idle guest CPU; a slow but healthy guest does not
+/// print it over and over.
+pub const STALL: &str = "timer wakeup didn't happen";
+/// How many [`STALL`] reports (about 21 s apart) count as wedged.
+const STALL_REPORTS: usize = 2;
+
+/// Whether the console shows a wedged guest CPU.
+pub fn stalled(console: &str) -> bool {
+    console.matches(STALL).count() >= STALL_REPORTS
 }
 
 #[derive(Debug)]
@@ -56,7 +73,7 @@ fn command(kernel: &Path, initrd: &Path, share: &Path) -> Command {
 }
 
 /// Boots the guest with the console going to `log`; kills QEMU (by its PID)
-/// when `limit` expires.
+/// when `limit` expires or when the console shows a wedged CPU.
 pub fn boot(
     kernel: &Path,
     initrd: &Path,
@@ -71,16 +88,28 @@ pub fn boot(
     let start = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("cannot start {QEMU}"))?;
     let pid = child.id();
+    let mut polls = 0u64;
     let ending = loop {
         if let Some(status) = child.try_wait().context("waiting for QEMU")? {
             break decode(status.code());
         }
-        if start.elapsed() >= limit {
+        let end = if start.elapsed() >= limit {
             eprintln!("vm: hard timeout of {limit:?} expired; killing QEMU pid {pid}");
+            Some(Ending::TimedOut)
+        } else if polls.is_multiple_of(50)
+            && stalled(&std::fs::read_to_string(log).unwrap_or_default())
+        {
+            eprintln!("vm: the guest reports a CPU whose timer stopped; killing QEMU pid {pid}");
+            Some(Ending::Stalled)
+        } else {
+            None
+        };
+        if let Some(end) = end {
             child.kill().with_context(|| format!("killing QEMU pid {pid}"))?;
             child.wait().with_context(|| format!("reaping QEMU pid {pid}"))?;
-            break Ending::TimedOut;
+            break end;
         }
+        polls += 1;
         std::thread::sleep(Duration::from_millis(100));
     };
     Ok(Boot { ending, wall: start.elapsed() })
@@ -96,7 +125,7 @@ fn decode(code: Option<i32>) -> Ending {
 
 #[cfg(test)]
 mod tests {
-    use super::{Ending, decode};
+    use super::{Ending, decode, stalled};
 
     #[test]
     fn debug_exit_status_is_decoded() {
@@ -104,5 +133,14 @@ mod tests {
         assert_eq!(decode(Some(3)), Ending::Guest(1));
         assert_eq!(decode(Some(0)), Ending::Qemu(Some(0)));
         assert_eq!(decode(None), Ending::Qemu(None));
+    }
+
+    #[test]
+    fn a_repeated_dead_timer_report_is_a_stall_and_one_is_not() {
+        let line = "[   63.164376] rcu: rcu_preempt kthread timer wakeup didn't happen for \
+                    5251 jiffies! g10477 f0x0 RCU_GP_WAIT_FQS(5) ->state=0x402\n";
+        assert!(!stalled("VMTEST_BEGIN a\n"));
+        assert!(!stalled(line), "one report may be a slow host");
+        assert!(stalled(&line.repeat(2)));
     }
 }

@@ -28,11 +28,17 @@ pub fn judge(console: &str, names: &[String], ending: Ending) -> Result<Summary,
             problems.push(format!("QEMU exited without a guest status ({code:?})"))
         }
         Ending::TimedOut => problems.push("hard timeout: QEMU was killed".to_owned()),
+        Ending::Stalled => problems.push("a guest CPU stalled: QEMU was killed".to_owned()),
     }
     if problems.is_empty() && passed == 0 {
         problems.push("no VM test ran".to_owned());
     }
     if problems.is_empty() { Ok(Summary { passed }) } else { Err(problems.join("; ")) }
+}
+
+/// The binaries that have not reported their end on `console`.
+pub fn unfinished(console: &str, names: &[String]) -> Vec<String> {
+    names.iter().filter(|n| !console.contains(&format!("VMTEST_END {n} rc="))).cloned().collect()
 }
 
 /// The number of tests a binary passed, from its section of the console.
@@ -106,6 +112,16 @@ mod tests {
         assert!(judge(&failed, &names(), Ending::Guest(1)).is_err());
         assert!(judge(OK, &names(), Ending::TimedOut).is_err());
         assert!(judge(OK, &names(), Ending::Qemu(Some(0))).is_err());
+    }
+
+    #[test]
+    fn a_rerun_after_a_stall_completes_the_verdict() {
+        let first =
+            "VMTEST_BEGIN a\ntest result: ok. 2 passed\nVMTEST_END a rc=0\nVMTEST_BEGIN b\n";
+        assert_eq!(unfinished(first, &names()), vec!["b".to_owned()]);
+        assert!(judge(first, &names(), Ending::Stalled).is_err());
+        let both = format!("{first}VMTEST_BEGIN b\ntest result: ok. 1 passed\nVMTEST_END b rc=0\n");
+        assert_eq!(judge(&both, &names(), Ending::Guest(0)), Ok(Summary { passed: 3 }));
     }
 
     #[test]

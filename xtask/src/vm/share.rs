@@ -26,6 +26,12 @@ impl Built {
     pub fn test_names(&self) -> Vec<String> {
         self.tests.iter().map(|(name, _)| name.clone()).collect()
     }
+
+    /// The same binaries with only the test binaries named in `names`.
+    pub fn only(&self, names: &[String]) -> Self {
+        let tests = self.tests.iter().filter(|(n, _)| names.contains(n)).cloned().collect();
+        Self { plugin: self.plugin.clone(), daemon: self.daemon.clone(), tests }
+    }
 }
 
 /// Builds the release plugin and the VM test binaries for musl.
