@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::cni::invoke_with_args;
 use crate::stats::{Summary, summarize};
-use crate::topo::{Netns, ip, ip_in};
+use crate::topo::{Netns, ip, ip_in, mount_bpffs, unmount_bpffs};
 
 const LISTEN: &str = "127.0.0.1:9479";
 const NETWORK: &str = "bench-daemon";
@@ -66,10 +66,7 @@ struct Sample {
 pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let n = args.scrapes.unwrap_or(if quick { 30 } else { 200 });
     let plugin = crate::plugin_path(args.plugin.as_deref())?;
-    let daemon_bin = match &args.daemon {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("murmurationd"),
-    };
+    let daemon_bin = crate::binary_path(args.daemon.as_deref(), "murmurationd")?;
     let node = Node::create()?;
     let mut daemon = Daemon::start(&daemon_bin, &node)?;
     let ns = NetNs::open(Path::new(&node.netns.path()))?;
@@ -106,11 +103,7 @@ impl Node {
         }
         let dir = std::env::temp_dir().join(format!("mmb-daemon-{}", std::process::id()));
         let bpffs = dir.join("bpffs");
-        std::fs::create_dir_all(&bpffs)?;
-        let mounted = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&bpffs).status()?;
-        if !mounted.success() {
-            bail!("cannot mount a bpffs on {}", bpffs.display());
-        }
+        mount_bpffs(&bpffs)?;
         Ok(Self { netns, _wire: wire, dir, bpffs })
     }
 
@@ -135,8 +128,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // Lazy: pinned maps may still be referenced while the last fd closes.
-        let _ = Command::new("umount").arg("-l").arg(&self.bpffs).status();
+        unmount_bpffs(&self.bpffs);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -304,7 +296,7 @@ fn measure(ns: &NetNs, daemon: &Daemon, attachments: usize, n: usize) -> anyhow:
 }
 
 fn cni_args(i: usize) -> String {
-    format!("K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-{i};K8S_POD_INFRA_CONTAINER_ID=ctr-{i}")
+    format!("K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-{i};K8S_POD_INFRA_CONTAINER_ID={}", cid(i))
 }
 
 /// ADDs `count` pods; on failure DELs the ones already attached.

@@ -230,9 +230,7 @@ fn build(kind: Kind, a: &Args, plugin: &Path) -> anyhow::Result<VmPath> {
             undo.push(&["ethtool", "-K", &pf, "rxvlan", "on"]);
             ip(&["link", "set", &pf, "promisc", "on"])?;
             undo.push(&["ip", "link", "set", &pf, "promisc", "off"]);
-            let pins = data.join("bpf");
-            std::fs::create_dir_all(&pins)?;
-            run_cmd(Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&pins))?;
+            crate::topo::mount_bpffs(&data.join("bpf"))?;
             let conf = plugin_conf(&data, &pf, None, kind == Kind::FastXdp);
             let call = fastpath_add_pod(plugin, &node, &built.server, format!("{tag}-pod"), conf)?;
             built.plugin_del.push(call);

@@ -52,9 +52,14 @@ enum Cmd {
 /// The plugin binary to measure: the one given, else the one built next to
 /// this program.
 pub(crate) fn plugin_path(given: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    binary_path(given, "murmuration")
+}
+
+/// `given`, else the binary `name` built next to this program.
+pub(crate) fn binary_path(given: Option<&std::path::Path>, name: &str) -> anyhow::Result<PathBuf> {
     match given {
         Some(p) => Ok(p.to_owned()),
-        None => Ok(std::env::current_exe()?.with_file_name("murmuration")),
+        None => Ok(std::env::current_exe()?.with_file_name(name)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Throwaway network namespaces for a benchmark run, removed on drop.
 
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -49,6 +50,24 @@ impl Netns {
         }
         format!("/var/run/netns/{}", self.name)
     }
+}
+
+/// Mounts a private bpffs on `dir` (created if missing), so pins never touch
+/// the host's `/sys/fs/bpf`; [`unmount_bpffs`] undoes it.
+pub fn mount_bpffs(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let st = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(dir).status()?;
+    if !st.success() {
+        bail!("cannot mount a bpffs on {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Unmounts a bpffs of [`mount_bpffs`], lazily: a program or map fd still
+/// open (a daemon stopping, a DEL in flight) must not keep it mounted.
+/// Errors are ignored: teardown goes on.
+pub fn unmount_bpffs(dir: &Path) {
+    let _ = Command::new("umount").arg("-l").arg(dir).status();
 }
 
 impl Drop for Netns {

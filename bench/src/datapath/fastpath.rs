@@ -12,7 +12,7 @@ use anyhow::bail;
 use murmuration_core::datapath::{self, testing};
 use murmuration_core::netns::NetNs;
 
-use super::paths::{Built, PluginCall, addr, run_cmd, run_in, run_with_stdin, veth};
+use super::paths::{Built, PluginCall, addr, run_in, run_with_stdin, veth};
 use crate::topo::{Netns, ip_in};
 
 /// Which fast path to build.
@@ -105,10 +105,8 @@ pub fn build(tag: &str, name: &str, plugin: &Path, v: Variant) -> anyhow::Result
     addr(&c, "c0", "10.63.0.1/24")?;
     ip_in(&s.name, &["link", "set", "lo", "up"])?;
     let data: PathBuf = std::env::temp_dir().join(format!("{}-state", n.name));
-    // A private bpffs for the pins, so the host's /sys/fs/bpf is never touched.
     let pins = data.join("bpf");
-    std::fs::create_dir_all(&pins)?;
-    run_cmd(Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&pins))?;
+    crate::topo::mount_bpffs(&pins)?;
     let mut built = Built {
         name: name.to_owned(),
         client: c,

@@ -59,7 +59,7 @@ impl Drop for Built {
             call.del();
         }
         if let Some(dir) = self.state_dir.take() {
-            let _ = Command::new("umount").arg(dir.join("bpf")).status();
+            crate::topo::unmount_bpffs(&dir.join("bpf"));
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
