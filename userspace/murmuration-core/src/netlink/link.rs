@@ -88,6 +88,12 @@ impl Netlink {
     pub fn link_by_name(&mut self, name: &str) -> Result<Option<LinkInfo>, NetlinkError> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        self.get_link(m)
+    }
+
+    /// One RTM_GETLINK for the link `m` names (by index or by name); `None`
+    /// when the kernel has no such link.
+    pub(super) fn get_link(&mut self, m: LinkMessage) -> Result<Option<LinkInfo>, NetlinkError> {
         match self.get("get link", RouteNetlinkMessage::GetLink(m), false) {
             Ok(replies) => Ok(replies.iter().find_map(|r| match r {
                 RouteNetlinkMessage::NewLink(l) => Some(LinkInfo::from_message(l)),

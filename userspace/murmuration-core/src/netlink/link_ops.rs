@@ -50,14 +50,7 @@ impl Netlink {
     pub fn link_by_index(&mut self, index: u32) -> Result<Option<LinkInfo>, NetlinkError> {
         let mut m = LinkMessage::default();
         m.header.index = index;
-        match self.get("get link", RouteNetlinkMessage::GetLink(m), false) {
-            Ok(replies) => Ok(replies.iter().find_map(|r| match r {
-                RouteNetlinkMessage::NewLink(l) => Some(LinkInfo::from_message(l)),
-                _ => None,
-            })),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_link(m)
     }
 
     /// Every link of this namespace.
