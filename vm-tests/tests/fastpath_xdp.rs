@@ -7,8 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use murmuration_core::datapath::{PortCounters, Reader};
-use murmuration_vm_tests::cmd::{IP, ip, link, output, run};
+use murmuration_vm_tests::cmd::{IP, ip, link, run};
 use murmuration_vm_tests::cni::Cni;
+use murmuration_vm_tests::fastpath::pings;
 use murmuration_vm_tests::pod::Pod;
 use murmuration_vm_tests::sriov::{Sriov, WIRE_MAC};
 use murmuration_vm_tests::wait_for;
@@ -30,18 +31,6 @@ fn ethtool_stat(ns: Option<&str>, dev: &str, part: &str) -> u64 {
         .filter(|l| l.split(':').next().is_some_and(|k| k.contains(part)))
         .filter_map(|l| l.rsplit(':').next()?.trim().parse::<u64>().ok())
         .sum()
-}
-
-/// `count` pings from `ns` (None: the guest's root namespace), all answered.
-fn pings(ns: Option<&str>, target: &str, count: u32) -> bool {
-    let c = count.to_string();
-    let ping = ["/bin/ping", "-c", &c, "-i", "0.2", "-W", "5", "-q", target];
-    let out = match ns {
-        Some(ns) => output(IP, &[&["netns", "exec", ns][..], &ping[..]].concat()),
-        None => output(ping[0], &ping[1..]),
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    out.status.success() && text.contains(&format!("{count} packets received"))
 }
 
 fn counters(pins: &Path, id: u32) -> PortCounters {
