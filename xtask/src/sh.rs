@@ -22,6 +22,13 @@ pub fn cargo() -> Command {
     cmd
 }
 
+/// Prints a message that must not be missed in a long log (a skipped tier,
+/// a rebooted guest).
+pub fn banner(text: &str) {
+    let bar = "!".repeat(78);
+    eprintln!("\n{bar}\n!!! {text}\n{bar}\n");
+}
+
 /// Whether this process runs with effective uid 0 (read from `/proc/self/status`).
 pub fn is_root() -> bool {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {

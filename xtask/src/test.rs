@@ -85,7 +85,7 @@ fn unit_tier() -> Vec<Step> {
 fn netns_tier() -> Step {
     if !sh::is_root() {
         let reason = "not running as root: privileged tests need root and network namespaces";
-        eprintln!("\n{}\n!!! netns tier SKIPPED: {reason}\n{}\n", "!".repeat(78), "!".repeat(78));
+        sh::banner(&format!("netns tier SKIPPED: {reason}"));
         return Step {
             name: "netns",
             outcome: Outcome::Skipped(reason.to_owned()),

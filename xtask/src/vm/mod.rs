@@ -60,8 +60,7 @@ pub fn run(args: &VmArgs) -> Result<()> {
 /// Runs the whole tier; `Err` is a failure.
 pub fn tier(filter: Option<&str>, limit: Duration) -> Result<Outcome> {
     if let Some(reason) = cannot_run() {
-        let bar = "!".repeat(78);
-        eprintln!("\n{bar}\n!!! VM tier SKIPPED: {reason}\n{bar}\n");
+        sh::banner(&format!("VM tier SKIPPED: {reason}"));
         return Ok(Outcome::Skipped(reason));
     }
     let start = Instant::now();
@@ -70,22 +69,20 @@ pub fn tier(filter: Option<&str>, limit: Duration) -> Result<Outcome> {
     ensure_image(&assets)?;
     let built = share::build_binaries()?;
     let names = built.test_names();
-    let (share, mut console, mut boot) = guest_run(&assets, &built, filter, limit)?;
-    if boot.ending == qemu::Ending::Stalled {
-        let rest = report::unfinished(&console, &names);
-        let bar = "!".repeat(78);
-        eprintln!(
-            "\n{bar}\n!!! a guest CPU stopped taking timer interrupts ({:?}, an emulator fault);\n\
-             !!! booting once more for the binaries that did not finish: {rest:?}\n{bar}\n",
-            qemu::STALL
-        );
-        let _ = share.keep().map(|p| eprintln!("vm: stalled run's share kept at {}", p.display()));
-        let (again, more, second) = guest_run(&assets, &built.only(&rest), filter, limit)?;
-        console.push_str(&more);
-        boot = qemu::Boot { ending: second.ending, wall: boot.wall + second.wall };
-        return finish(&console, &names, boot, again, start);
+    let (share, console, boot) = guest_run(&assets, &built, filter, limit)?;
+    if boot.ending != qemu::Ending::Stalled {
+        return finish(&console, &names, boot, share, start);
     }
-    finish(&console, &names, boot, share, start)
+    let rest = report::unfinished(&console, &names);
+    sh::banner(&format!(
+        "a guest CPU stopped taking timer interrupts ({:?}, an emulator fault);\n\
+         !!! booting once more for the binaries that did not finish: {rest:?}",
+        qemu::STALL
+    ));
+    let _ = share.keep().map(|p| eprintln!("vm: stalled run's share kept at {}", p.display()));
+    let (again, more, second) = guest_run(&assets, &built.only(&rest), filter, limit)?;
+    let both = qemu::Boot { ending: second.ending, wall: boot.wall + second.wall };
+    finish(&(console + &more), &names, both, again, start)
 }
 
 /// Boots one guest over a fresh share with `built`'s binaries.
