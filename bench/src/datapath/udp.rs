@@ -7,15 +7,14 @@
 //! client's own wake-up latency is not part of the number.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, recvmsg, sendmmsg,
-    setsockopt, sockopt,
+    MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, setsockopt, sockopt,
 };
 use nix::sys::time::TimeSpec;
 use nix::time::{ClockId, clock_gettime};
@@ -66,16 +65,9 @@ fn one_rtt(
 ) -> anyhow::Result<(Duration, Option<Duration>)> {
     let sent = ts_to_ns(clock_gettime(ClockId::CLOCK_REALTIME)?);
     sock.send(payload)?;
-    let mut cmsg = nix::cmsg_space!(nix::sys::socket::Timestamps);
-    let mut iov = [std::io::IoSliceMut::new(buf)];
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())?;
+    let msg = murmuration_core::ptp::sys::recvmsg(sock.as_fd(), buf, 0)?;
     let done = ts_to_ns(clock_gettime(ClockId::CLOCK_REALTIME)?);
-    let rx = msg.cmsgs()?.find_map(|c| match c {
-        ControlMessageOwned::ScmTimestampsns(t) if t.system.tv_sec() != 0 => {
-            Some(ts_to_ns(t.system))
-        }
-        _ => None,
-    });
+    let rx = msg.control.stamps.software;
     let ns = |t: i128| Duration::from_nanos(u64::try_from(t - sent).unwrap_or(0));
     Ok((ns(done), rx.map(ns)))
 }
