@@ -18,6 +18,11 @@
 /// `1..MAX_ATTACHMENTS`; id 0 is the "node" slot (traffic passed to the
 /// node's own stack, misses).
 pub const MAX_ATTACHMENTS: u32 = 256;
+/// Capacity of the `ATTACH` map: (VLAN, MAC) entries per uplink, shared by
+/// every port (an access port takes one, a trunk one per VLAN it carries).
+pub const MAX_ATTACH_ENTRIES: u32 = 4096;
+/// Capacity of the `VLAN_MEMBERS` map: one flood list per VLAN in use.
+pub const MAX_VLANS: u32 = 4096;
 /// Maximum number of attachments sharing one VLAN on one uplink
 /// (bounds the flood loop in the eBPF programs).
 pub const MAX_VLAN_MEMBERS: usize = 16;
@@ -126,7 +131,7 @@ pub const SETTING_FLAGS: u32 = 0;
 pub const SETTINGS_LEN: u32 = 1;
 
 /// Value of the `POD_CFG` map (key: host-side veth ifindex as `u32`).
-/// 528 bytes: never copy it onto the eBPF stack, read fields through the
+/// 536 bytes: never copy it onto the eBPF stack, read fields through the
 /// map value pointer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +149,11 @@ pub struct PodConfig {
     pub attach_id: u32,
     /// Allowed VLANs of a trunk port: bit `vid % 64` of word `vid / 64`.
     pub trunk_bitmap: [u64; 64],
+    /// Random, non-zero, chosen by the ADD that made the port and kept in
+    /// its record: a record only ever removes the port whose cookie it
+    /// holds (ifindexes and attachment ids repeat after a reboot or a new
+    /// bpffs). Not read by the programs.
+    pub cookie: u64,
 }
 
 impl Default for PodConfig {
@@ -156,6 +166,7 @@ impl Default for PodConfig {
             flags: 0,
             attach_id: 0,
             trunk_bitmap: [0; 64],
+            cookie: 0,
         }
     }
 }
@@ -282,7 +293,7 @@ const _: () = {
     assert!(size_of::<AttachValue>() == 16);
     assert!(size_of::<VlanMember>() == 16);
     assert!(size_of::<VlanMembers>() == 8 + 16 * MAX_VLAN_MEMBERS);
-    assert!(size_of::<PodConfig>() == 16 + 512);
+    assert!(size_of::<PodConfig>() == 16 + 512 + 8);
     assert!(size_of::<NodeConfig>() == 16);
     assert!(size_of::<Counters>() == 8 * (4 + NUM_DROP_REASONS));
     assert!(size_of::<Histogram>() == 8 * (2 + HIST_BUCKETS));

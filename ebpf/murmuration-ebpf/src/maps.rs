@@ -8,16 +8,17 @@ use aya_ebpf::{
 };
 use murmuration_common::{
     AttachKey, AttachValue, Counters, Histogram, NodeConfig, PodConfig, VlanMembers, COUNTER_SLOTS,
-    HIST_SLOTS, MAX_ATTACHMENTS, SETTINGS_LEN,
+    HIST_SLOTS, MAX_ATTACHMENTS, MAX_ATTACH_ENTRIES, MAX_VLANS, SETTINGS_LEN,
 };
 
 /// (VLAN, destination MAC) -> pod attachment.
 #[map]
-pub static ATTACH: HashMap<AttachKey, AttachValue> = HashMap::with_max_entries(4096, 0);
+pub static ATTACH: HashMap<AttachKey, AttachValue> =
+    HashMap::with_max_entries(MAX_ATTACH_ENTRIES, 0);
 
 /// VLAN id -> attachments on that VLAN (flood list).
 #[map]
-pub static VLAN_MEMBERS: HashMap<u32, VlanMembers> = HashMap::with_max_entries(4096, 0);
+pub static VLAN_MEMBERS: HashMap<u32, VlanMembers> = HashMap::with_max_entries(MAX_VLANS, 0);
 
 /// Host-side veth ifindex -> pod port configuration.
 #[map]

@@ -16,7 +16,10 @@ pub fn error(e: &DatapathError) -> CniError {
         | DatapathError::NoInterface { .. }
         | DatapathError::InvalidPort { .. }
         | DatapathError::RxVlanOffload { .. } => ErrorCode::InvalidConfig,
-        DatapathError::Full { .. } | DatapathError::VlanFull { .. } => ErrorCode::TryAgainLater,
+        DatapathError::Full { .. }
+        | DatapathError::VlanFull { .. }
+        | DatapathError::TableFull { .. } => ErrorCode::TryAgainLater,
+        DatapathError::MacInUse { .. } => ErrorCode::MacInUse,
         _ => ErrorCode::Io,
     };
     CniError::new(code, chain(e)).context("eBPF fast path")
@@ -78,11 +81,12 @@ pub fn setup(
         pin_root: cfg.pin_root,
         host_ifindex: port.host_ifindex,
         attach_id: port.attach_id,
+        cookie: port.cookie,
     })
 }
 
 fn port(rec: &DatapathRecord) -> Port {
-    Port { host_ifindex: rec.host_ifindex, attach_id: rec.attach_id }
+    Port { host_ifindex: rec.host_ifindex, attach_id: rec.attach_id, cookie: rec.cookie }
 }
 
 /// DEL: removes exactly the recorded port; the uplink's programs go with the last one.
@@ -91,12 +95,16 @@ pub fn teardown(rec: &DatapathRecord) -> Result<(), CniError> {
         .map_err(|e| error(&e))
 }
 
-/// CHECK: the recorded port's entries are in the maps.
+/// CHECK: the recorded port's entries are in the maps. Reports, never
+/// repairs or removes: a damaged fast path is a mismatch.
 pub fn check(rec: &DatapathRecord, mac: MacAddr) -> Result<(), CniError> {
     let mismatch = |m: String| CniError::new(ErrorCode::CheckMismatch, m);
     let cfg = uplink(&rec.uplink, &rec.pin_root, None);
-    let dp = datapath::Datapath::open_existing(&cfg)
-        .map_err(|e| error(&e))?
+    let dp = datapath::Datapath::open_existing(&cfg, false)
+        .map_err(|e| match e {
+            DatapathError::Damaged { .. } => mismatch(chain(&e)),
+            e => error(&e),
+        })?
         .ok_or_else(|| mismatch(format!("no fast path on uplink {}", rec.uplink)))?;
     dp.verify_port(port(rec), mac.0).map_err(mismatch)
 }

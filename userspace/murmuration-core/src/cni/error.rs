@@ -34,6 +34,9 @@ pub enum ErrorCode {
     Unsupported = 105,
     /// SR-IOV: the VF named by `deviceID` is missing, not a VF, or held by a live pod.
     Device = 106,
+    /// ADD: the pod's MAC is already used on the same VLAN of the same
+    /// uplink by another live attachment (fast path).
+    MacInUse = 107,
 }
 
 impl ErrorCode {

@@ -67,8 +67,23 @@ pub enum DatapathError {
     },
     #[error("all {max} attachment ids of uplink {uplink} are in use")]
     Full { uplink: String, max: u32 },
-    #[error("VLAN {vlan} already has {max} members on uplink {uplink}")]
+    #[error("VLAN {vlan} already has {max} members on uplink {uplink} (the per-VLAN limit)")]
     VlanFull { uplink: String, vlan: u16, max: usize },
+    #[error(
+        "uplink {uplink} has {used} of its {max} (VLAN, MAC) entries in use; this port needs \
+         {needed} more (an access port takes one, a trunk one per VLAN)"
+    )]
+    TableFull { uplink: String, used: usize, needed: usize, max: usize },
+    #[error(
+        "MAC {mac} on VLAN {vlan} of uplink {uplink} belongs to live attachment {attach_id}; \
+         choose another MAC"
+    )]
+    MacInUse { uplink: String, vlan: u16, mac: String, attach_id: u32 },
+    #[error(
+        "the fast path of uplink {uplink} is damaged ({reason}); nothing was removed: the next \
+         ADD on this uplink re-pins what it can recover and reloads the rest"
+    )]
+    Damaged { uplink: String, reason: String },
     #[error("invalid port: {reason}")]
     InvalidPort { reason: &'static str },
     #[error("{what} is missing from the eBPF object")]

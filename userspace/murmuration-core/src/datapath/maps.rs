@@ -11,6 +11,7 @@ use murmuration_common::{
     VlanMember, VlanMembers, map_names,
 };
 
+use super::capacity::Usage;
 use super::error::DatapathError;
 
 /// Handles on the pinned maps of one uplink.
@@ -72,6 +73,25 @@ impl Maps {
         self.pods.get(&ifindex, 0).ok()
     }
 
+    /// What [`super::capacity::check`] needs to judge the port `pc`.
+    pub fn usage(&self, pc: &PodConfig) -> Usage {
+        let ports = self.pods.keys().filter_map(Result::ok).collect();
+        let entries = self
+            .attach
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(k, v)| ((k.vlan_id, k.mac), (v.host_ifindex, v.attach_id)))
+            .collect();
+        let members = memberships(pc)
+            .into_iter()
+            .filter_map(|(vid, _)| {
+                let m = self.vlans.get(&u32::from(vid), 0).ok()?;
+                Some((vid, (m.count as usize).min(MAX_VLAN_MEMBERS)))
+            })
+            .collect();
+        Usage { ports, entries, members }
+    }
+
     /// Adds the port's (VLAN, MAC) entries and flood-list memberships.
     pub fn add_memberships(
         &mut self,
@@ -101,8 +121,8 @@ impl Maps {
         Ok(())
     }
 
-    /// Removes what `add_memberships` added; a MAC entry that now points at
-    /// another port (same MAC re-added elsewhere) is left alone.
+    /// Removes what `add_memberships` added; a MAC entry that points at
+    /// another port is left alone.
     pub fn remove_memberships(
         &mut self,
         ifindex: u32,
@@ -110,7 +130,8 @@ impl Maps {
     ) -> Result<(), DatapathError> {
         for (vid, _) in memberships(pc) {
             let key = AttachKey { vlan_id: vid, mac: pc.mac };
-            if self.attach.get(&key, 0).is_ok_and(|v| v.host_ifindex == ifindex) {
+            let owned = |v: &AttachValue| v.host_ifindex == ifindex && v.attach_id == pc.attach_id;
+            if self.attach.get(&key, 0).is_ok_and(|v| owned(&v)) {
                 remove_entry(self.attach.remove(&key), map_names::ATTACH)?;
             }
             let Ok(mut members) = self.vlans.get(&u32::from(vid), 0) else {

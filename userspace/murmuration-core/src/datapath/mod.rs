@@ -16,6 +16,7 @@
 //! lock on the directory, and exits; the data plane keeps running. See
 //! `docs/datapath.md`.
 
+mod capacity;
 mod error;
 mod maps;
 mod object;
@@ -92,10 +93,24 @@ pub struct PortSpec {
 }
 
 /// What identifies a port in the maps: recorded by ADD for DEL and CHECK.
+/// Ifindexes and attachment ids repeat (after a reboot, a new bpffs, a new
+/// node namespace); the random cookie does not, so a stale record never
+/// matches a live port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Port {
     pub host_ifindex: u32,
     pub attach_id: u32,
+    pub cookie: u64,
+}
+
+impl Port {
+    fn of(ifindex: u32, pc: &PodConfig) -> Self {
+        Self { host_ifindex: ifindex, attach_id: pc.attach_id, cookie: pc.cookie }
+    }
+
+    fn owns(&self, pc: &PodConfig) -> bool {
+        pc.attach_id == self.attach_id && pc.cookie == self.cookie
+    }
 }
 
 /// An uplink's locked pin directory, maps and (when attaching) programs.
@@ -114,6 +129,10 @@ impl Datapath {
         let uplink_ifindex = sys::ifindex(&cfg.uplink)?;
         let dir = PinDir::open(&cfg.pin_root, &cfg.uplink, true)?
             .ok_or(DatapathError::Unstable { path: cfg.pin_dir() })?;
+        let recovered = object::recover_map_pins(&dir)?;
+        if recovered > 0 {
+            tracing::warn!(uplink = %cfg.uplink, recovered, "re-pinned maps of the running programs");
+        }
         let (mut progs, fresh) = object::ensure_loaded(&dir)?;
         let mut maps = Maps::open(dir.path())?;
         let node = NodeConfig {
@@ -152,21 +171,25 @@ impl Datapath {
         Ok(())
     }
 
-    /// Opens an existing fast path without creating or attaching anything;
-    /// `None` when the uplink has none (or only a broken remnant).
-    pub fn open_existing(cfg: &UplinkConfig) -> Result<Option<Self>, DatapathError> {
+    /// Opens an existing fast path without creating, attaching or removing
+    /// anything; `None` when the uplink has none. With `repair`, map pins
+    /// that are missing are first re-pinned from the running programs (only
+    /// adds pins). A map that still cannot be opened is reported as
+    /// [`DatapathError::Damaged`]: an unreadable pin is never taken as
+    /// evidence that the fast path is a remnant.
+    pub fn open_existing(cfg: &UplinkConfig, repair: bool) -> Result<Option<Self>, DatapathError> {
         let Some(dir) = PinDir::open(&cfg.pin_root, &cfg.uplink, false)? else {
             return Ok(None);
         };
+        if repair {
+            object::recover_map_pins(&dir)?;
+        }
         match Maps::open(dir.path()) {
             Ok(maps) => Ok(Some(Self { cfg: cfg.clone(), dir, maps, progs: None })),
-            Err(e) => {
-                tracing::warn!(error = %e, "fast path without maps; removing its remnants");
-                xdp::detach(&dir)?;
-                tc::detach(Some(&cfg.uplink), &dir.join(LINK_UPLINK))?;
-                dir.remove()?;
-                Ok(None)
-            }
+            Err(e) => Err(DatapathError::Damaged {
+                uplink: cfg.uplink.clone(),
+                reason: crate::cni::error::chain(&e),
+            }),
         }
     }
 
@@ -174,27 +197,27 @@ impl Datapath {
         &self.maps
     }
 
-    /// Adds (or re-configures) the port on `spec.host_if` and attaches the
-    /// pod program to it. The port keeps its id when it existed.
+    /// Adds the port on `spec.host_if` (a veth end this ADD just made) and
+    /// attaches the pod program to it. Refuses, before changing anything, a
+    /// (VLAN, MAC) that a live port owns and a port that does not fit.
     pub fn add_port(&mut self, spec: &PortSpec) -> Result<Port, DatapathError> {
         let pc0 = validate(spec)?;
         let ifindex = sys::ifindex(&spec.host_if)?;
-        let attach_id = match self.maps.port(ifindex) {
-            Some(old) => {
-                self.maps.remove_memberships(ifindex, &old)?;
-                old.attach_id
-            }
-            None => {
-                let id = self.maps.free_id(MAX_ATTACHMENTS).ok_or_else(|| DatapathError::Full {
-                    uplink: self.cfg.uplink.clone(),
-                    max: MAX_ATTACHMENTS - 1,
-                })?;
-                self.maps.reset_slots(id)?;
-                id
-            }
-        };
-        let pc = PodConfig { attach_id, ..pc0 };
-        let port = Port { host_ifindex: ifindex, attach_id };
+        if let Some(old) = self.maps.port(ifindex) {
+            // The link is new, so the entry is a vanished link's whose
+            // ifindex the kernel handed out again.
+            tracing::info!(ifindex, attach_id = old.attach_id, "dropping a stale port");
+            self.forget(Port::of(ifindex, &old), &old)?;
+        }
+        let usage = self.maps.usage(&pc0);
+        capacity::check(&usage, capacity::Limits::default(), &self.cfg.uplink, ifindex, &pc0)?;
+        let attach_id = self.maps.free_id(MAX_ATTACHMENTS).ok_or_else(|| DatapathError::Full {
+            uplink: self.cfg.uplink.clone(),
+            max: MAX_ATTACHMENTS - 1,
+        })?;
+        let pc = PodConfig { attach_id, cookie: sys::random_cookie()?, ..pc0 };
+        self.maps.reset_slots(attach_id)?;
+        let port = Port::of(ifindex, &pc);
         if let Err(e) = self.install(port, &pc, &spec.host_if) {
             let _ = self.forget(port, &pc);
             return Err(e);
@@ -215,14 +238,24 @@ impl Datapath {
         Ok(())
     }
 
-    /// Removes the port if it is still the one recorded (same id on that
-    /// ifindex); a port that is already gone counts as removed.
-    pub fn remove_port(&mut self, port: Port) -> Result<(), DatapathError> {
+    /// Removes the port if it is the one recorded (same ifindex, id and
+    /// cookie); a port that is already gone counts as removed. Returns
+    /// whether it removed anything.
+    pub fn remove_port(&mut self, port: Port) -> Result<bool, DatapathError> {
         match self.maps.port(port.host_ifindex) {
-            Some(pc) if pc.attach_id == port.attach_id => self.forget(port, &pc),
-            // The ifindex now belongs to another attachment: not ours to touch.
-            Some(_) => Ok(()),
-            None => tc::detach(None, &self.link_pin(port.host_ifindex)),
+            Some(pc) if port.owns(&pc) => self.forget(port, &pc).map(|()| true),
+            Some(pc) => {
+                // Another attachment's port (a record from before a reboot or
+                // a new bpffs): not ours to touch.
+                tracing::info!(
+                    ifindex = port.host_ifindex,
+                    recorded = port.attach_id,
+                    live = pc.attach_id,
+                    "the recorded port is not the live one; leaving it alone"
+                );
+                Ok(false)
+            }
+            None => Ok(false),
         }
     }
 
@@ -263,7 +296,7 @@ impl Datapath {
                     attach_id = pc.attach_id,
                     "host veth gone; dropping its port"
                 );
-                self.forget(Port { host_ifindex: ifindex, attach_id: pc.attach_id }, &pc)?;
+                self.forget(Port::of(ifindex, &pc), &pc)?;
                 dropped += 1;
             }
         }
@@ -293,12 +326,15 @@ impl Datapath {
     /// Whether the recorded port is configured as expected (CHECK).
     pub fn verify_port(&self, port: Port, mac: [u8; 6]) -> Result<(), String> {
         let pc = self.maps.port(port.host_ifindex).ok_or("no fast-path entry for the host veth")?;
-        if pc.attach_id != port.attach_id || pc.mac != mac {
+        if !port.owns(&pc) || pc.mac != mac {
             return Err(format!("fast-path entry belongs to attachment {}", pc.attach_id));
         }
         for (vid, _) in maps::memberships(&pc) {
             let key = common::AttachKey { vlan_id: vid, mac };
-            if !self.maps.attach.get(&key, 0).is_ok_and(|v| v.host_ifindex == port.host_ifindex) {
+            let owned = |v: &common::AttachValue| {
+                v.host_ifindex == port.host_ifindex && v.attach_id == pc.attach_id
+            };
+            if !self.maps.attach.get(&key, 0).is_ok_and(|v| owned(&v)) {
                 return Err(format!("no fast-path MAC entry on VLAN {vid}"));
             }
         }
@@ -371,9 +407,10 @@ pub fn attach_port(cfg: &UplinkConfig, spec: &PortSpec) -> Result<Port, Datapath
     }
 }
 
-/// DEL: removes exactly this port, and the uplink's programs with the last one.
+/// DEL: removes exactly this port (if the record still owns it), and the
+/// uplink's programs with the last port.
 pub fn detach_port(cfg: &UplinkConfig, port: Port) -> Result<(), DatapathError> {
-    let Some(mut dp) = Datapath::open_existing(cfg)? else {
+    let Some(mut dp) = Datapath::open_existing(cfg, true)? else {
         return Ok(());
     };
     dp.remove_port(port)?;
@@ -384,7 +421,7 @@ pub fn detach_port(cfg: &UplinkConfig, port: Port) -> Result<(), DatapathError> 
 
 /// GC: drops ports whose veth is gone; removes the fast path when empty.
 pub fn collect_garbage(cfg: &UplinkConfig) -> Result<usize, DatapathError> {
-    let Some(mut dp) = Datapath::open_existing(cfg)? else {
+    let Some(mut dp) = Datapath::open_existing(cfg, true)? else {
         return Ok(0);
     };
     let dropped = dp.drop_vanished()?;

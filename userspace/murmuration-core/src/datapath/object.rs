@@ -6,9 +6,12 @@
 //! an upgraded plugin sees that the pinned programs are not its own, loads
 //! the new ones and moves every link over (BPF_LINK_UPDATE, atomic).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use aya::programs::{SchedClassifier, Xdp};
+use aya::maps::MapData;
+use aya::programs::links::{FdLink, PinnedLink};
+use aya::programs::{ProgramInfo, SchedClassifier, Xdp};
 use aya::{Ebpf, EbpfLoader};
 use aya_obj::programs::XdpAttachType;
 use murmuration_common::{map_names, prog_names};
@@ -73,7 +76,10 @@ fn open_pinned(pins: &[PathBuf; 3]) -> Result<Programs, DatapathError> {
 /// made by other programs must then be moved over).
 pub fn ensure_loaded(dir: &PinDir) -> Result<(Programs, bool), DatapathError> {
     let pins = prog_pins(dir);
-    if pins.iter().all(|p| p.exists()) {
+    // A missing map pin that `recover_map_pins` could not bring back: load
+    // again, which keeps the maps still pinned and pins new ones for the rest.
+    let maps_pinned = MAPS.iter().all(|m| dir.join(m).exists());
+    if maps_pinned && pins.iter().all(|p| p.exists()) {
         match open_pinned(&pins) {
             Ok(p) => return Ok((p, false)),
             Err(e) => tracing::warn!(error = %e, "pinned programs unusable; reloading"),
@@ -88,6 +94,60 @@ pub fn ensure_loaded(dir: &PinDir) -> Result<(Programs, bool), DatapathError> {
     }
     drop(ebpf);
     Ok((open_pinned(&pins)?, true))
+}
+
+/// Re-pins maps whose pins are missing from the maps the uplink's running
+/// programs use (found through the pinned programs and links of the
+/// directory). Only adds pins; returns how many it added.
+pub fn recover_map_pins(dir: &PinDir) -> Result<usize, DatapathError> {
+    let missing: Vec<&str> = MAPS.iter().copied().filter(|m| !dir.join(m).exists()).collect();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let mut recovered = 0;
+    for map_id in running_map_ids(dir)? {
+        let Ok(map) = MapData::from_id(map_id) else { continue };
+        let Some(name) = map.info().ok().and_then(|i| i.name_as_str().map(str::to_owned)) else {
+            continue;
+        };
+        let Some(&name) = missing.iter().find(|&&m| m == name) else { continue };
+        let path = dir.join(name);
+        if path.exists() {
+            continue;
+        }
+        map.pin(&path)
+            .map_err(|e| DatapathError::Pin { path: path.clone(), source: Box::new(e) })?;
+        tracing::warn!(pin = %path.display(), "map pin was missing; re-pinned from the running programs");
+        recovered += 1;
+    }
+    Ok(recovered)
+}
+
+/// Ids of the maps used by the programs pinned (or linked) in `dir`.
+fn running_map_ids(dir: &PinDir) -> Result<BTreeSet<u32>, DatapathError> {
+    let mut prog_ids = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for name in dir.entries()? {
+        let path = dir.join(&name);
+        if name.starts_with(PROG_PREFIX) {
+            if let Ok(info) = ProgramInfo::from_pin(&path) {
+                ids.extend(info.map_ids().ok().flatten().unwrap_or_default());
+            }
+        } else if name.starts_with("link_")
+            && let Ok(link) = PinnedLink::from_pin(&path)
+            && let Ok(info) = FdLink::from(link).info()
+        {
+            prog_ids.insert(info.program_id());
+        }
+    }
+    if !prog_ids.is_empty() {
+        for info in aya::programs::loaded_programs().filter_map(Result::ok) {
+            if prog_ids.contains(&info.id()) {
+                ids.extend(info.map_ids().ok().flatten().unwrap_or_default());
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// Removes pinned programs of other object versions (after their links moved).

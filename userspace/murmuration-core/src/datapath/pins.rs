@@ -37,6 +37,9 @@ impl PinDir {
         }
         if create {
             ensure_root(root)?;
+        } else if root.exists() && !sys::is_bpffs(root) {
+            // Nothing of ours can live there, and nothing there may be removed.
+            return Err(DatapathError::NotBpffs { path: root.to_owned() });
         }
         let path = root.join(uplink);
         for _ in 0..5 {
@@ -79,9 +82,17 @@ impl PinDir {
         Ok(names)
     }
 
-    /// Unpins everything and removes the directory (and the root when empty).
+    /// Unpins what is positively ours (the object's maps, `prog_*` and
+    /// `link_*` pins, on bpffs) and removes the directory when that empties
+    /// it (and the root when empty). Anything else stays, and so does the
+    /// directory.
     pub fn remove(self) -> Result<(), DatapathError> {
-        for name in self.entries()? {
+        if !sys::is_bpffs(&self.path) {
+            return Err(DatapathError::NotBpffs { path: self.path.clone() });
+        }
+        let (ours, foreign): (Vec<String>, Vec<String>) =
+            self.entries()?.into_iter().partition(|n| is_our_pin(n));
+        for name in ours {
             let p = self.join(&name);
             match fs::remove_file(&p) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -90,11 +101,20 @@ impl PinDir {
                 _ => {}
             }
         }
+        if !foreign.is_empty() {
+            tracing::warn!(dir = %self.path.display(), ?foreign, "keeping a pin directory with entries that are not ours");
+            return Ok(());
+        }
         fs::remove_dir(&self.path).map_err(DatapathError::io("removing", &self.path))?;
         // Another uplink may still use the root: "not empty" is fine.
         let _ = fs::remove_dir(&self.root);
         Ok(())
     }
+}
+
+/// Names the fast path pins under an uplink's directory.
+fn is_our_pin(name: &str) -> bool {
+    super::object::MAPS.contains(&name) || name.starts_with("prog_") || name.starts_with("link_")
 }
 
 fn make_dir(path: &Path) -> Result<(), DatapathError> {

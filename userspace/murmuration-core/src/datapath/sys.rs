@@ -48,6 +48,22 @@ pub fn lock_exclusive(file: File) -> Result<Flock<File>, DatapathError> {
     Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| DatapathError::os("flock")(e))
 }
 
+/// A random, non-zero port cookie from the kernel's CSPRNG.
+pub fn random_cookie() -> Result<u64, DatapathError> {
+    use std::io::Read;
+    let path = "/dev/urandom";
+    let mut bytes = [0u8; 8];
+    loop {
+        File::open(path)
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .map_err(DatapathError::io("reading", path))?;
+        let cookie = u64::from_ne_bytes(bytes);
+        if cookie != 0 {
+            return Ok(cookie);
+        }
+    }
+}
+
 /// Whether `path` still names the object open as `file`.
 pub fn same_inode(file: &File, path: &Path) -> bool {
     match (file.metadata(), std::fs::metadata(path)) {

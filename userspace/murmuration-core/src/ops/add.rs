@@ -135,6 +135,7 @@ fn new_record(
         datapath: None,
         result: None,
         created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        boot_id: crate::state::current_boot_id().map(str::to_owned),
         vf: None,
     })
 }

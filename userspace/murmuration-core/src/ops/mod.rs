@@ -85,7 +85,12 @@ pub fn release(
     vars: &HashMap<String, String>,
 ) -> Vec<CniError> {
     let mut errors = Vec::new();
-    if let Err(e) = attach::teardown(rec, store, host) {
+    if rec.from_earlier_boot() {
+        // Its namespaces, links, VF settings and pins died with that boot;
+        // whatever now has the same names or numbers belongs to someone else.
+        tracing::info!(container = %rec.container_id, ifname = %rec.ifname,
+            "record from an earlier boot: releasing only its lease and record");
+    } else if let Err(e) = attach::teardown(rec, store, host) {
         errors.push(e.context(format!("tearing down {}", rec.ifname)));
     }
     // The IPAM that allocated is the one in the recorded config; the caller's

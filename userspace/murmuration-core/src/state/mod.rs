@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
-pub use record::{DatapathRecord, NetdevState, PodRef, Record, VfRecord};
+pub use record::{DatapathRecord, NetdevState, PodRef, Record, VfRecord, current_boot_id};
 
 use crate::cni::env::AttachmentId;
 

@@ -47,6 +47,11 @@ pub struct DatapathRecord {
     pub host_ifindex: u32,
     /// Index of the port's counters and histograms.
     pub attach_id: u32,
+    /// The port's random cookie, also in its `POD_CFG` entry: DEL removes
+    /// the port only when both match (0 in records that predate cookies,
+    /// which therefore never remove a port; the port goes once its veth is).
+    #[serde(default)]
+    pub cookie: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +84,12 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<CniResult>,
     pub created_unix: u64,
+    /// The kernel's boot id when ADD ran. A record from an earlier boot owns
+    /// no kernel state (namespaces, links, VF settings and bpffs pins do
+    /// not survive a reboot): releasing it only releases its IPAM lease and
+    /// removes it. `None` (older records, no `/proc`): judged as this boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
     /// SR-IOV: the VF and its state before ADD touched it (written before the
     /// first change, so DEL can restore it whatever happened after).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,4 +134,23 @@ impl Record {
     pub fn id(&self) -> AttachmentId {
         AttachmentId { container_id: self.container_id.clone(), ifname: self.ifname.clone() }
     }
+
+    /// Whether the record was written before the current boot.
+    pub fn from_earlier_boot(&self) -> bool {
+        match (&self.boot_id, current_boot_id()) {
+            (Some(recorded), Some(now)) => recorded != now,
+            _ => false,
+        }
+    }
+}
+
+/// The kernel's id of the current boot (`/proc/sys/kernel/random/boot_id`).
+pub fn current_boot_id() -> Option<&'static str> {
+    static BOOT_ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+            Some(id.trim().to_owned()).filter(|s| !s.is_empty())
+        })
+        .as_deref()
 }

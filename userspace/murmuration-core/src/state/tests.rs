@@ -31,6 +31,7 @@ fn record(c: &str, i: &str) -> Record {
         datapath: None,
         result: None,
         created_unix: 1,
+        boot_id: None,
         vf: None,
     }
 }
