@@ -6,6 +6,7 @@
 
 pub mod frames;
 mod lifecycle;
+mod ownership;
 mod policy;
 mod ptp;
 mod sys;
