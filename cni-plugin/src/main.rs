@@ -2,7 +2,7 @@
 
 fn main() -> std::process::ExitCode {
     murmuration_core::cni::plugin::run(
-        &std::env::vars().collect(),
+        &murmuration_core::cni::plugin::environment(std::env::vars_os()),
         &mut std::io::stdin(),
         &mut std::io::stdout(),
     )

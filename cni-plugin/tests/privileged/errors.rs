@@ -292,3 +292,48 @@ fn check_fails_when_prev_result_lacks_the_interface() {
     assert_eq!(e.code(), 102, "CHECK of an attachment never added: {}", e.stdout);
     del_and_assert_clean(&w, &pod, &conf);
 }
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn a_non_utf8_environment_gets_json_on_every_verb_never_an_abort() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::ExitStatusExt;
+    let w = World::new();
+    let pod = w.pod();
+    let conf = serde_json::to_vec(&w.conf("1.1.0")).expect("JSON");
+    let junk = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+    for verb in ["ADD", "CHECK", "DEL", "STATUS", "GC", "VERSION"] {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", w.node.name(), crate::common::PLUGIN])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("CNI_COMMAND", verb)
+            .env("CNI_PATH", crate::common::CNI_BIN_DIR)
+            .env("CNI_CONTAINERID", "utf8-ctr")
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_NETNS", pod.path())
+            .env("LANG_JUNK", junk)
+            .env(junk, "value");
+        let out = crate::common::output_with_stdin(&mut cmd, &conf);
+        assert_eq!(out.status.signal(), None, "{verb}: killed by a signal (abort)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || !text.trim().is_empty() {
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{verb}: stdout is not JSON ({e}): {text:?}"));
+            assert!(out.status.success() || v["code"].is_u64(), "{verb}: {v}");
+        }
+    }
+    // A CNI variable that is not UTF-8 is an invalid environment (4).
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", w.node.name(), crate::common::PLUGIN])
+        .env_clear()
+        .env("CNI_COMMAND", "DEL")
+        .env("CNI_PATH", crate::common::CNI_BIN_DIR)
+        .env("CNI_CONTAINERID", junk)
+        .env("CNI_IFNAME", "eth0");
+    let out = crate::common::output_with_stdin(&mut cmd, &conf);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON error");
+    assert_eq!(v["code"], 4, "{v}");
+    w.del(Some(&pod), "utf8-ctr", "eth0", &w.conf("1.1.0")).ok();
+    w.assert_clean(&[&pod]);
+}

@@ -23,6 +23,35 @@ pub const CNI_BIN_DIR: &str = "/usr/lib/cni";
 /// How long one plugin invocation may take before the test fails.
 const PLUGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Runs `cmd` with `stdin` on its standard input; its output (bounded by
+/// the plugin timeout: the child is killed by PID after it).
+pub fn output_with_stdin(cmd: &mut Command, stdin: &[u8]) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+    let readers = [child.stdout.take().map(drain), child.stderr.take().map(drain)];
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > PLUGIN_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            // Our own child: `ip netns exec` execs the plugin in place.
+            panic!("{cmd:?} hung for {PLUGIN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let [stdout, stderr] =
+        readers.map(|r| r.expect("pipe").join().expect("reader thread").unwrap_or_default());
+    std::process::Output { status, stdout, stderr }
+}
+
 /// Fails loudly unless we can create namespaces and the reference IPAM is installed.
 pub fn require_root() {
     let euid = fs::metadata("/proc/self").expect("stat /proc/self").uid();
@@ -176,36 +205,18 @@ impl World {
 
     /// Runs the plugin inside the node namespace with exactly `env` and `stdin`.
     pub fn exec(&self, env: &Env, stdin: &[u8]) -> Outcome {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", self.node.name(), PLUGIN])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", self.node.name(), PLUGIN])
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .envs(env.0.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn plugin");
-        let mut pipe = child.stdin.take().expect("stdin");
-        pipe.write_all(stdin).expect("write stdin");
-        drop(pipe);
-        let readers = [child.stdout.take().map(drain), child.stderr.take().map(drain)];
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for plugin") {
-                break status;
-            }
-            if start.elapsed() > PLUGIN_TIMEOUT {
-                // Our own child: `ip netns exec` execs the plugin in place.
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("plugin hung for {PLUGIN_TIMEOUT:?} with env {env:?}");
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        let [stdout, stderr] =
-            readers.map(|r| r.expect("pipe").join().expect("reader thread").unwrap_or_default());
-        Outcome { success: status.success(), stdout, stderr }
+            .envs(env.0.iter().map(|(k, v)| (k, v)));
+        let out = output_with_stdin(&mut cmd, stdin);
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        Outcome {
+            success: out.status.success(),
+            stdout: text(out.stdout),
+            stderr: text(out.stderr),
+        }
     }
 
     pub fn run(&self, env: &Env, conf: &Value) -> Outcome {
@@ -356,10 +367,10 @@ impl World {
     }
 }
 
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Option<String>> {
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Option<Vec<u8>>> {
     std::thread::spawn(move || {
-        let mut s = String::new();
-        pipe.read_to_string(&mut s).ok().map(|_| s)
+        let mut s = Vec::new();
+        pipe.read_to_end(&mut s).ok().map(|_| s)
     })
 }
 

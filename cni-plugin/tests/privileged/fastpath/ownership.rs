@@ -45,7 +45,6 @@ fn a_stale_record_whose_numbers_were_reused_releases_only_its_own_lease() {
     let mut stale = f.w.record("before-boot", "eth0");
     assert_eq!(stale["datapath"]["attach_id"], live_rec["datapath"]["attach_id"], "id reused");
     stale["datapath"]["host_ifindex"] = live_rec["datapath"]["host_ifindex"].clone();
-    assert_ne!(stale["datapath"]["cookie"], live_rec["datapath"]["cookie"], "cookies differ");
     write_record(&f, "before-boot", &stale);
 
     f.w.del(None, "before-boot", "eth0", &conf).ok();

@@ -15,6 +15,29 @@ use super::version::{CniVersion, VersionInfo};
 use crate::oplog::{self, OpRecord};
 use crate::ops::{self, Call};
 
+/// The most stdin a runtime can send us: configs are kilobytes; anything
+/// larger is refused before it is parsed.
+pub const MAX_STDIN: u64 = 1 << 20;
+
+/// The process environment as the plugin sees it, whatever bytes it holds:
+/// a `CNI_*` variable that is not UTF-8 is kept with its bad bytes replaced
+/// (so validation refuses it with code 4), any other such variable is left
+/// out (it is only handed on to delegated plugins).
+pub fn environment(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> HashMap<String, String> {
+    vars.into_iter()
+        .filter_map(|(k, v)| match (k.into_string(), v.into_string()) {
+            (Ok(k), Ok(v)) => Some((k, v)),
+            (Ok(k), Err(v)) if k.starts_with("CNI_") => {
+                let v = v.to_string_lossy().into_owned();
+                Some((k, v))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Runs one invocation. `vars` is the whole environment (it is handed on to
 /// delegated plugins); stdout receives exactly one JSON document or nothing.
 pub fn run(
@@ -23,7 +46,11 @@ pub fn run(
     stdout: &mut dyn Write,
 ) -> ExitCode {
     let mut input = Vec::new();
-    let outcome = match stdin.read_to_end(&mut input) {
+    let outcome = match stdin.take(MAX_STDIN + 1).read_to_end(&mut input) {
+        Ok(n) if n as u64 > MAX_STDIN => Err(CniError::new(
+            ErrorCode::Decode,
+            format!("the network config on stdin is larger than {MAX_STDIN} bytes"),
+        )),
         Ok(_) => dispatch(vars, &input),
         Err(e) => {
             Err(CniError::new(ErrorCode::Io, "cannot read stdin").with_details(e.to_string()))
@@ -119,6 +146,30 @@ mod tests {
         let v =
             if out.is_empty() { Value::Null } else { serde_json::from_slice(&out).expect("json") };
         (code, v)
+    }
+
+    #[test]
+    fn a_non_utf8_environment_is_kept_out_or_refused_never_a_panic() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || std::ffi::OsString::from_vec(vec![b'a', 0xff, b'b']);
+        let vars = environment([
+            ("JUNK".into(), bad()),
+            (bad(), "value".into()),
+            ("CNI_IFNAME".into(), bad()),
+            ("CNI_COMMAND".into(), "DEL".into()),
+        ]);
+        assert_eq!(vars.len(), 2, "{vars:?}");
+        assert_eq!(vars["CNI_IFNAME"], "a\u{fffd}b");
+        assert_eq!(vars["CNI_COMMAND"], "DEL");
+    }
+
+    #[test]
+    fn stdin_beyond_the_cap_is_refused_without_parsing() {
+        let big = format!(r#"{{"cniVersion":"1.1.0","pad":"{}"}}"#, "x".repeat(MAX_STDIN as usize));
+        let (code, v) = invoke(&[("CNI_COMMAND", "ADD")], &big);
+        assert_eq!(code, ExitCode::FAILURE);
+        assert_eq!(v["code"], 6);
+        assert!(v["msg"].as_str().is_some_and(|m| m.contains("larger than")), "{v}");
     }
 
     #[test]

@@ -253,7 +253,10 @@ pub fn decode(b: &[u8]) -> Result<(u16, Response), DecodeError> {
     let tlv_len = usize::from(u16_at(b, 50));
     let id = u16_at(b, 52);
     if tlv == TLV_MANAGEMENT_ERROR_STATUS {
-        // errorId, then managementId.
+        // errorId, then managementId: two more bytes than the header check.
+        if b.len() < MGMT_HEADER + 8 {
+            return Err(DecodeError::Short(b.len()));
+        }
         return Ok((seq, Response::Error { management_id: u16_at(b, 54), code: id }));
     }
     if tlv != TLV_MANAGEMENT {

@@ -87,8 +87,10 @@ impl Pmc {
             let Ok(Ok(n)) = tokio::time::timeout_at(until, self.sock.recv(&mut buf)).await else {
                 break;
             };
+            // This poll's GETs carry first+1..=first+n; anything else is a
+            // late reply to an earlier poll.
             if let Ok((seq, r)) = mgmt::decode(&buf[..n])
-                && seq.wrapping_sub(first) as usize <= datasets.len()
+                && (1..=datasets.len()).contains(&usize::from(seq.wrapping_sub(first)))
             {
                 answered += 1;
                 out.push(r);

@@ -128,3 +128,36 @@ fn port_state_names_round_trip() {
     }
     assert_eq!(PortState::from_u8(42), PortState::Unknown);
 }
+
+#[test]
+fn an_error_status_cut_short_is_refused_not_read_past_its_end() {
+    let full = response(5, "0002 0008 fffe 2004 00000000");
+    for len in [54, 55] {
+        assert_eq!(decode(&full[..len]), Err(DecodeError::Short(len)), "{len} bytes");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn decode_is_total(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+        let _ = decode(&bytes);
+    }
+
+    #[test]
+    fn decode_is_total_on_responses(
+        tlv in proptest::sample::select(vec![0x0001u16, 0x0002]),
+        id in proptest::num::u16::ANY,
+        tail in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+    ) {
+        let mut b = ME.get(Dataset::CurrentDataSet, 1);
+        b.truncate(MGMT_HEADER);
+        b[46] = 2;
+        b.extend_from_slice(&tlv.to_be_bytes());
+        b.extend_from_slice(&u16::try_from(tail.len() + 2).unwrap_or(0).to_be_bytes());
+        b.extend_from_slice(&id.to_be_bytes());
+        b.extend_from_slice(&tail);
+        for len in 0..=b.len() {
+            let _ = decode(&b[..len]);
+        }
+    }
+}
