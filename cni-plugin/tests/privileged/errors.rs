@@ -337,3 +337,28 @@ fn a_non_utf8_environment_gets_json_on_every_verb_never_an_abort() {
     w.del(Some(&pod), "utf8-ctr", "eth0", &w.conf("1.1.0")).ok();
     w.assert_clean(&[&pod]);
 }
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn a_netns_that_is_no_namespace_or_an_oversized_id_is_refused_without_blocking() {
+    let w = World::new();
+    let pod = w.pod();
+    let conf = w.conf("1.1.0");
+    let fifo = w.tmp().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let file = w.tmp().join("plain");
+    std::fs::write(&file, b"not a namespace").expect("write");
+    for (verb, path) in [("ADD", &fifo), ("ADD", &file), ("CHECK", &fifo)] {
+        let path = path.display().to_string();
+        let env = Env::attachment(verb, None, "ns-ctr", "eth0").set("CNI_NETNS", &path);
+        let out = w.run(&env, &conf);
+        assert_eq!(out.code(), 4, "{verb} with CNI_NETNS={path}: {}", out.stdout);
+        assert!(out.error()["msg"].as_str().is_some_and(|m| m.contains("nsfs")), "{}", out.stdout);
+    }
+    let long = "c".repeat(129);
+    let out = w.add(&pod, &long, "eth0", &conf);
+    assert_eq!(out.code(), 4, "{}", out.stdout);
+    let msg = out.error()["msg"].as_str().unwrap_or_default().to_owned();
+    assert!(msg.contains("128") && msg.len() < 300, "short message naming the bound: {msg}");
+    w.assert_clean(&[&pod]);
+}

@@ -36,6 +36,8 @@ pub enum NetNsError {
         #[source]
         source: io::Error,
     },
+    #[error("{path} is not a namespace file (nsfs)")]
+    NotNamespace { path: PathBuf },
     #[error("namespace worker thread panicked")]
     Panicked,
 }
@@ -45,12 +47,29 @@ impl NetNsError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Open { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
+
+    /// The path exists but names no namespace (a runtime's or a caller's mistake).
+    pub fn is_not_namespace(&self) -> bool {
+        matches!(self, Self::NotNamespace { .. })
+    }
 }
 
 impl NetNs {
+    /// Opens `path`, which must be a namespace file (`/proc/<pid>/ns/net`,
+    /// a bind mount of one under `/var/run/netns`...). Opened non-blocking,
+    /// so a FIFO or a device at that path is refused without waiting.
     pub fn open(path: &Path) -> Result<Self, NetNsError> {
-        let file = File::open(path)
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
             .map_err(|source| NetNsError::Open { path: path.to_owned(), source })?;
+        let nsfs = nix::sys::statfs::fstatfs(&file)
+            .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
+        if !nsfs {
+            return Err(NetNsError::NotNamespace { path: path.to_owned() });
+        }
         Ok(Self { file, path: path.to_owned() })
     }
 

@@ -228,3 +228,20 @@ fn del_tolerates_invalid_values_but_not_garbage() {
     let old = serde_json::to_vec(&json!({"cniVersion": "9.0.0", "name": "n"})).expect("json");
     assert_eq!(NetConf::parse_for_del(&old).unwrap_err().code, 1);
 }
+
+#[test]
+fn trunk_ranges_are_validated_then_merged_whatever_their_number() {
+    let c = parse(with(json!({"master": "up0", "trunk": ["10-20", "15-30", 12, "1-2", 40]})))
+        .expect("valid");
+    let fp = c.fastpath.expect("fast path");
+    let want: Vec<u16> = [1, 2].into_iter().chain(10..=30).chain([40]).collect();
+    assert_eq!(fp.trunk, want);
+    // 100 000 full ranges are 4094 ids, not 409 million.
+    let many = vec![json!("1-4094"); 100_000];
+    let c = parse(with(json!({"master": "up0", "trunk": many}))).expect("valid");
+    assert_eq!(c.fastpath.expect("fast path").trunk.len(), 4094);
+    // One bad entry anywhere refuses the whole list.
+    let mut bad = vec![json!("1-4094"); 1000];
+    bad.push(json!("4000-4095"));
+    assert_eq!(parse(with(json!({"master": "up0", "trunk": bad}))).err().map(|e| e.code), Some(7));
+}

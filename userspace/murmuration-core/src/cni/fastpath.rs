@@ -83,37 +83,44 @@ pub(super) fn parse_fastpath(
 }
 
 /// `trunk`: VLAN ids (numbers) and ranges (`"200-210"`), each 1-4094.
+/// Every entry is validated first; the union of the ranges is expanded
+/// once, so the result is at most 4094 ids whatever the input's size.
 pub fn parse_trunk(items: &[Value]) -> Result<Vec<u16>, CniError> {
+    let mut ranges = items.iter().map(trunk_range).collect::<Result<Vec<_>, _>>()?;
+    ranges.sort_unstable();
+    let mut out: Vec<u16> = Vec::new();
+    for (a, b) in ranges {
+        let from = out.last().map_or(a, |&last| a.max(last.saturating_add(1)));
+        out.extend(from..=b);
+    }
+    Ok(out)
+}
+
+/// One `trunk` entry as an inclusive, validated range.
+fn trunk_range(item: &Value) -> Result<(u16, u16), CniError> {
     let vid = |v: i64| -> Result<u16, CniError> {
         u16::try_from(v)
             .ok()
             .filter(|v| (1..=VlanId::MAX).contains(v))
             .ok_or_else(|| bad_msg(format!("trunk VLAN {v}: must be 1-4094")))
     };
-    let mut out = Vec::new();
-    for item in items {
-        match item {
-            Value::Number(n) => out.push(vid(n.as_i64().unwrap_or(-1))?),
-            Value::String(s) => {
-                let range = s.split_once('-').and_then(|(a, b)| {
-                    Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?))
-                });
-                let single = s.trim().parse::<i64>().ok().map(|v| (v, v));
-                let (a, b) = range.or(single).ok_or_else(|| {
-                    bad_msg(format!("trunk entry {s:?}: expected a VLAN id or \"a-b\""))
-                })?;
-                let (a, b) = (vid(a)?, vid(b)?);
-                if a > b {
-                    return Err(bad_msg(format!("trunk range {s:?} is reversed")));
-                }
-                out.extend(a..=b);
+    match item {
+        Value::Number(n) => vid(n.as_i64().unwrap_or(-1)).map(|v| (v, v)),
+        Value::String(s) => {
+            let range = s.split_once('-').and_then(|(a, b)| {
+                Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?))
+            });
+            let single = s.trim().parse::<i64>().ok().map(|v| (v, v));
+            let shown: String = s.chars().take(32).collect();
+            let (a, b) = range.or(single).ok_or_else(|| {
+                bad_msg(format!("trunk entry {shown:?}: expected a VLAN id or \"a-b\""))
+            })?;
+            let (a, b) = (vid(a)?, vid(b)?);
+            if a > b {
+                return Err(bad_msg(format!("trunk range {shown:?} is reversed")));
             }
-            other => {
-                return Err(bad_msg(format!("trunk entry {other}: expected a number or a string")));
-            }
+            Ok((a, b))
         }
+        _ => Err(bad_msg("trunk entry: expected a number or a string")),
     }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
 }

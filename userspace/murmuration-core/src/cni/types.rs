@@ -18,7 +18,12 @@ pub struct InvalidValue {
 }
 
 fn invalid(what: &'static str, value: &str, reason: &'static str) -> InvalidValue {
-    InvalidValue { what, value: value.to_owned(), reason }
+    // Messages quote at most 64 characters of what they refuse.
+    let value = match value.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+        None => value.to_owned(),
+    };
+    InvalidValue { what, value, reason }
 }
 
 /// Implements `Display`, `FromStr` and string serde for a newtype over `String`.
@@ -54,12 +59,20 @@ macro_rules! string_newtype {
     };
 }
 
-/// `CNI_CONTAINERID`: starts with an alphanumeric, then alphanumerics, `_`, `.`, `-`.
+/// `CNI_CONTAINERID`: starts with an alphanumeric, then alphanumerics, `_`,
+/// `.`, `-`; at most [`ContainerId::MAX_LEN`] bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContainerId(String);
 
 impl ContainerId {
+    /// Runtimes use 64 hex digits; the bound keeps every state file name
+    /// (`<id>@<ifname>.json`, `.lock`) far below NAME_MAX.
+    pub const MAX_LEN: usize = 128;
+
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        if s.len() > Self::MAX_LEN {
+            return Err(invalid("container ID", s, "longer than 128 bytes"));
+        }
         let mut chars = s.chars();
         match chars.next() {
             None => return Err(invalid("container ID", s, "empty")),

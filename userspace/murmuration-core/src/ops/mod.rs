@@ -56,7 +56,13 @@ pub(crate) fn state_error(e: &StateError) -> CniError {
 }
 
 fn netns_error(e: &NetNsError) -> CniError {
-    let code = if e.is_not_found() { ErrorCode::ContainerUnknown } else { ErrorCode::Io };
+    let code = if e.is_not_found() {
+        ErrorCode::ContainerUnknown
+    } else if e.is_not_namespace() {
+        ErrorCode::InvalidEnv
+    } else {
+        ErrorCode::Io
+    };
     CniError::new(code, chain(e))
 }
 
