@@ -71,12 +71,33 @@ pub const ATTACH_F_TRUNK: u32 = 1;
 pub const ATTACH_F_PTP_TO_HOST: u32 = 2;
 
 /// Key of the `ATTACH` map: which pod owns destination MAC `mac` on VLAN
-/// `vlan_id` (0 = untagged).
+/// `vlan_id` of TPID `tpid` (802.1Q VLAN n and 802.1ad VLAN n are different
+/// networks). The untagged network is VLAN 0 with TPID 0: build keys with
+/// [`AttachKey::new`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AttachKey {
     pub vlan_id: u16,
     pub mac: [u8; 6],
+    pub tpid: u16,
+    pub _pad: [u8; 6],
+}
+
+impl AttachKey {
+    #[inline(always)]
+    pub const fn new(tpid: u16, vlan_id: u16, mac: [u8; 6]) -> Self {
+        let vlan_id = vlan_id & VLAN_VID_MASK;
+        let tpid = if vlan_id == 0 { 0 } else { tpid };
+        Self { vlan_id, mac, tpid, _pad: [0; 6] }
+    }
+}
+
+/// Key of the `VLAN_MEMBERS` map: TPID in the high half, VLAN id in the low
+/// half; the untagged network (VLAN 0) is 0 whatever the TPID.
+#[inline(always)]
+pub const fn vlan_key(tpid: u16, vlan_id: u16) -> u32 {
+    let vlan_id = vlan_id & VLAN_VID_MASK;
+    if vlan_id == 0 { 0 } else { ((tpid as u32) << 16) | vlan_id as u32 }
 }
 
 /// Value of the `ATTACH` map.
@@ -103,7 +124,7 @@ pub struct VlanMember {
     pub _pad: u32,
 }
 
-/// Value of the `VLAN_MEMBERS` map (key: VLAN id as `u32`).
+/// Value of the `VLAN_MEMBERS` map (key: [`vlan_key`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VlanMembers {
@@ -121,6 +142,9 @@ pub const POD_F_TRUNK: u8 = 1;
 pub const POD_F_NO_SPOOFCHK: u8 = 2;
 /// `PodConfig::flags`: PTP from the uplink goes to the node's stack (`ptpToHost`).
 pub const POD_F_PTP_TO_HOST: u8 = 4;
+/// `PodConfig::flags`: PTP the pod sends gets `NodeConfig::ptp_priority`
+/// (`ptpPriority`); other pods' UDP 319/320 keeps its priority.
+pub const POD_F_PTP_PRIORITY: u8 = 8;
 
 /// Bit of `SETTINGS[SETTING_FLAGS]`: skip forwarding counters and latency
 /// samples (drops are still counted). A run-time switch for measuring what
@@ -289,7 +313,7 @@ pub mod prog_names {
 // Layout is part of the kernel ABI of the maps: pin it.
 const _: () = {
     use core::mem::size_of;
-    assert!(size_of::<AttachKey>() == 8);
+    assert!(size_of::<AttachKey>() == 16);
     assert!(size_of::<AttachValue>() == 16);
     assert!(size_of::<VlanMember>() == 16);
     assert!(size_of::<VlanMembers>() == 8 + 16 * MAX_VLAN_MEMBERS);

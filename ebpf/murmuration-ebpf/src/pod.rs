@@ -6,9 +6,9 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use murmuration_common::{
-    AttachKey, AttachValue, PodConfig, ATTACH_F_TRUNK, DIR_FROM_POD, DIR_TO_POD,
+    vlan_key, AttachKey, AttachValue, PodConfig, ATTACH_F_TRUNK, DIR_FROM_POD, DIR_TO_POD,
     DROP_HELPER_FAILED, DROP_MALFORMED, DROP_NO_ROUTE, DROP_SPOOF, DROP_VLAN_NOT_ALLOWED,
-    POD_F_NO_SPOOFCHK, POD_F_TRUNK, VLAN_VID_MASK,
+    POD_F_NO_SPOOFCHK, POD_F_PTP_PRIORITY, POD_F_TRUNK, VLAN_VID_MASK,
 };
 
 use crate::{
@@ -29,6 +29,7 @@ struct Port {
     pcp: u8,
     trunk: bool,
     spoofchk: bool,
+    ptp_priority: bool,
 }
 
 #[inline(always)]
@@ -48,15 +49,16 @@ pub fn handle(ctx: &TcContext) -> i32 {
     let Some(mut tag) = egress_tag(cfg, &port, &frame) else {
         return drop(&port, DROP_VLAN_NOT_ALLOWED);
     };
-    if frame.ptp {
+    // Only a port whose network asks for it may raise its PTP's priority.
+    if frame.ptp && port.ptp_priority {
         mark_ptp(ctx);
     }
     let vid = tag.tci & VLAN_VID_MASK;
     if frame.is_multicast() {
-        flood(ctx, vid, ifindex, &mut tag, frame.ptp);
+        flood(ctx, vlan_key(tag.proto, vid), ifindex, &mut tag, frame.ptp);
         return to_uplink(ctx, &port, &frame, &mut tag, t0);
     }
-    match lookup_attach(&AttachKey { vlan_id: vid, mac: frame.dst }) {
+    match lookup_attach(&AttachKey::new(tag.proto, vid, frame.dst)) {
         Some(att) => to_local_pod(ctx, &port, &frame, &mut tag, &att, t0),
         None => to_uplink(ctx, &port, &frame, &mut tag, t0),
     }
@@ -75,6 +77,7 @@ fn read_port(cfg: *const PodConfig) -> Port {
             pcp: (*cfg).pcp,
             trunk: (*cfg).flags & POD_F_TRUNK != 0,
             spoofchk: (*cfg).flags & POD_F_NO_SPOOFCHK == 0,
+            ptp_priority: (*cfg).flags & POD_F_PTP_PRIORITY != 0,
         }
     }
 }
@@ -98,7 +101,9 @@ fn egress_tag(cfg: *const PodConfig, port: &Port, frame: &Frame) -> Option<TagSt
         let tci = (u16::from(port.pcp & 7) << 13) | (port.vlan_id & VLAN_VID_MASK);
         return Some(TagState { proto: port.tpid, tci, tagged: false });
     }
-    if !port.trunk || !trunk_allows(cfg, frame.vid) {
+    // A trunk carries its own TPID only: a frame tagged with the other one
+    // would hop into the other TPID's VLAN of the same number.
+    if !port.trunk || frame.tag_proto != port.tpid || !trunk_allows(cfg, frame.vid) {
         return None;
     }
     Some(TagState { proto: frame.tag_proto, tci: frame.tag_tci, tagged: true })

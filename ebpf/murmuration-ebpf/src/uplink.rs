@@ -5,7 +5,8 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use murmuration_common::{
-    AttachKey, AttachValue, ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, DIR_TO_POD, DROP_HELPER_FAILED,
+    vlan_key, AttachKey, AttachValue, ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, DIR_TO_POD,
+    DROP_HELPER_FAILED,
 };
 
 use crate::{
@@ -30,7 +31,7 @@ pub fn handle(ctx: &TcContext) -> i32 {
     if frame.is_multicast() {
         return flood_and_pass(ctx, &frame);
     }
-    let key = AttachKey { vlan_id: frame.vid, mac: frame.dst };
+    let key = AttachKey::new(frame.tag_proto, frame.vid, frame.dst);
     match lookup_attach(&key) {
         // ptpToHost: the node's ptp4l gets the pod's PTP, tag and all.
         Some(att) if frame.ptp && att.flags & ATTACH_F_PTP_TO_HOST != 0 => {
@@ -73,7 +74,7 @@ fn deliver_to_pod(ctx: &TcContext, frame: &Frame, att: &AttachValue, t0: u64) ->
 #[inline(always)]
 fn flood_and_pass(ctx: &TcContext, frame: &Frame) -> i32 {
     let mut tag = TagState { proto: frame.tag_proto, tci: frame.tag_tci, tagged: frame.tagged };
-    flood(ctx, frame.vid, 0, &mut tag, frame.ptp);
+    flood(ctx, vlan_key(frame.tag_proto, frame.vid), 0, &mut tag, frame.ptp);
     if tag.ensure(ctx, frame.tagged).is_err() {
         // Could not restore the tag: do not leak the frame into the
         // node's untagged network.

@@ -46,15 +46,15 @@ fn member_is_trunk(flags: u32) -> bool {
     flags & ATTACH_F_TRUNK != 0
 }
 
-/// Sends a copy to every member of `vid` except `exclude_ifindex` (0: the
+/// Sends a copy to every member of the VLAN `key` (`murmuration_common::vlan_key`) except `exclude_ifindex` (0: the
 /// frame came from the uplink; PTP then skips `ptpToHost` members), with
 /// the tag kept for trunk members and removed for access members. Members
 /// matching the current tag state go first so that at most one tag change
 /// is needed. Leaves the skb in whatever tag state it ended in: callers
 /// call `TagState::ensure` afterwards.
 #[inline(always)]
-pub fn flood(ctx: &TcContext, vid: u16, exclude_ifindex: u32, tag: &mut TagState, ptp: bool) {
-    let Some(m) = VLAN_MEMBERS.get_ptr(u32::from(vid)) else {
+pub fn flood(ctx: &TcContext, key: u32, exclude_ifindex: u32, tag: &mut TagState, ptp: bool) {
+    let Some(m) = VLAN_MEMBERS.get_ptr(key) else {
         return;
     };
     let first = tag.tagged;

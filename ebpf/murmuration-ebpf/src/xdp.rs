@@ -30,7 +30,7 @@ pub fn handle(ctx: &XdpContext) -> u32 {
     if !frame.tagged || frame.vid == 0 || frame.ptp || frame.is_multicast() {
         return XDP_PASS;
     }
-    let Some(att) = lookup_attach(&AttachKey { vlan_id: frame.vid, mac: frame.dst }) else {
+    let Some(att) = lookup_attach(&AttachKey::new(frame.tag_proto, frame.vid, frame.dst)) else {
         return XDP_PASS;
     };
     if att.flags & ATTACH_F_TRUNK == 0 && !pop_tag(ctx) {

@@ -5,6 +5,7 @@
 //! never touched). Everything goes on drop, also when a test fails.
 
 pub mod frames;
+mod isolation;
 mod lifecycle;
 mod ownership;
 mod policy;
@@ -121,6 +122,11 @@ impl Fabric {
         panic!("{iface} is still in the node namespace");
     }
 
+    /// The private bpffs itself (the test doubles pin under it).
+    pub fn bpffs_root(&self) -> PathBuf {
+        self.bpffs.0.clone()
+    }
+
     pub fn pin_root(&self) -> PathBuf {
         self.bpffs.0.join("murmuration")
     }
@@ -150,8 +156,9 @@ impl Fabric {
         self.wire.ip(&["neigh", "flush", "dev", WIRE_IF]);
     }
 
-    /// Frames the wire port received: [tagged with its VLAN, untagged, other VLAN].
-    pub fn wire_stats(&self) -> [u64; 3] {
+    /// Frames the wire port received: [tagged with its VLAN, untagged, other
+    /// VLAN], then frames it sent with skb->priority 7.
+    pub fn wire_stats(&self) -> [u64; 4] {
         testing::stats(&self.bpffs.0, WIRE_IF).expect("wire stats")
     }
 

@@ -19,9 +19,11 @@ use aya_ebpf::{
 static WIRE_CFG: Array<u32> = Array::with_max_entries(2, 0);
 
 /// Ingress frames: [0] tagged with our VLAN, [1] untagged,
-/// [2] tagged with another VLAN.
+/// [2] tagged with another VLAN; [3] egress frames that leave with
+/// skb->priority 7 (the fast path's PTP priority; a veth scrubs the
+/// priority when a frame changes namespace, so it is counted on the way out).
 #[map]
-static WIRE_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(3, 0);
+static WIRE_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(4, 0);
 
 fn bump(i: u32) {
     if let Some(p) = WIRE_STATS.get_ptr_mut(i) {
@@ -53,6 +55,10 @@ pub fn wire_untag(ctx: TcContext) -> i32 {
 
 #[classifier]
 pub fn wire_tag(ctx: TcContext) -> i32 {
+    // SAFETY: context pointer, valid for this invocation; readable field.
+    if unsafe { (*ctx.skb.skb).priority } == 7 {
+        bump(3);
+    }
     let vid = cfg(0);
     if vid != 0 {
         let proto = cfg(1) as u16;

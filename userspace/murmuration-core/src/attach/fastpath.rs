@@ -15,7 +15,8 @@ pub fn error(e: &DatapathError) -> CniError {
         DatapathError::NotBpffs { .. }
         | DatapathError::NoInterface { .. }
         | DatapathError::InvalidPort { .. }
-        | DatapathError::RxVlanOffload { .. } => ErrorCode::InvalidConfig,
+        | DatapathError::RxVlanOffload { .. }
+        | DatapathError::UplinkConflict { .. } => ErrorCode::InvalidConfig,
         DatapathError::Full { .. }
         | DatapathError::VlanFull { .. }
         | DatapathError::TableFull { .. } => ErrorCode::TryAgainLater,
@@ -49,6 +50,7 @@ pub fn port_spec(conf: &NetConf, fp: &FastPathConf, host_if: &str, mac: MacAddr)
         pcp: props.qos.map_or(0, |q| q.get()),
         spoofchk: props.spoofchk.unwrap_or(true),
         ptp_to_host: fp.ptp_to_host,
+        ptp_priority: fp.ptp_priority,
     }
 }
 

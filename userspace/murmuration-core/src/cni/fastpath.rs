@@ -1,5 +1,5 @@
 //! The fast-path keys of the network config: `fastpath`, `trunk`,
-//! `bpfPinRoot`, `bpfAttachMode`, `uplinkXdp` and `ptpToHost` (the VLAN keys are sriov-cni's, in
+//! `bpfPinRoot`, `bpfAttachMode`, `uplinkXdp`, `ptpToHost` and `ptpPriority` (the VLAN keys are sriov-cni's, in
 //! [`super::config::LinkProps`]).
 
 use std::path::PathBuf;
@@ -22,6 +22,7 @@ pub(super) struct RawFastPath {
     bpf_attach_mode: Option<String>,
     uplink_xdp: Option<String>,
     ptp_to_host: Option<bool>,
+    ptp_priority: Option<bool>,
 }
 
 /// The eBPF fast path of a `veth` attachment (see `crate::datapath`).
@@ -38,6 +39,9 @@ pub struct FastPathConf {
     pub uplink_xdp: UplinkXdp,
     /// `ptpToHost`: PTP from the uplink goes to the node's stack, not the pod.
     pub ptp_to_host: bool,
+    /// `ptpPriority`: PTP the pod sends gets the PTP skb priority (7);
+    /// without it a pod's UDP 319/320 is ordinary traffic.
+    pub ptp_priority: bool,
 }
 
 pub(super) fn parse_fastpath(
@@ -79,6 +83,7 @@ pub(super) fn parse_fastpath(
         trunk,
         uplink_xdp,
         ptp_to_host: raw.ptp_to_host.unwrap_or(false),
+        ptp_priority: raw.ptp_priority.unwrap_or(false),
     }))
 }
 

@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use murmuration_common::{MAX_ATTACH_ENTRIES, MAX_ATTACHMENTS, MAX_VLAN_MEMBERS, PodConfig};
+use murmuration_common::{
+    AttachKey, MAX_ATTACH_ENTRIES, MAX_ATTACHMENTS, MAX_VLAN_MEMBERS, PodConfig,
+};
 
 use super::error::DatapathError;
 use super::maps::memberships;
@@ -16,8 +18,9 @@ use super::maps::memberships;
 pub struct Usage {
     /// Host ifindexes of the configured ports (`POD_CFG`).
     pub ports: BTreeSet<u32>,
-    /// Every `ATTACH` entry: (VLAN, MAC) -> (owner's host ifindex, attachment id).
-    pub entries: BTreeMap<(u16, [u8; 6]), (u32, u32)>,
+    /// Every `ATTACH` entry: (TPID, VLAN, MAC) -> (owner's host ifindex,
+    /// attachment id); TPID 0 for the untagged network, as in the map.
+    pub entries: BTreeMap<(u16, u16, [u8; 6]), (u32, u32)>,
     /// Flood-list sizes of the VLANs the new port joins.
     pub members: BTreeMap<u16, usize>,
 }
@@ -51,14 +54,19 @@ pub fn check(
     pc: &PodConfig,
 ) -> Result<(), DatapathError> {
     let wanted: Vec<u16> = memberships(pc).into_iter().map(|(vid, _)| vid).collect();
+    let key = |vid: u16| {
+        let k = AttachKey::new(pc.tpid, vid, pc.mac);
+        (k.tpid, k.vlan_id, k.mac)
+    };
     for &vlan in &wanted {
-        if let Some(&(owner, attach_id)) = usage.entries.get(&(vlan, pc.mac))
+        if let Some(&(owner, attach_id)) = usage.entries.get(&key(vlan))
             && owner != ifindex
             && usage.ports.contains(&owner)
         {
             return Err(DatapathError::MacInUse {
                 uplink: uplink.to_owned(),
                 vlan,
+                tpid: key(vlan).0,
                 mac: mac_string(pc.mac),
                 attach_id,
             });
@@ -67,7 +75,7 @@ pub fn check(
     if usage.ports.len() >= limits.ports {
         return Err(DatapathError::Full { uplink: uplink.to_owned(), max: limits.ports as u32 });
     }
-    let new_entries = wanted.iter().filter(|&&v| !usage.entries.contains_key(&(v, pc.mac))).count();
+    let new_entries = wanted.iter().filter(|&&v| !usage.entries.contains_key(&key(v))).count();
     if usage.entries.len() + new_entries > limits.entries {
         return Err(DatapathError::TableFull {
             uplink: uplink.to_owned(),
@@ -115,9 +123,17 @@ mod tests {
     fn usage(entries: &[(u16, [u8; 6], u32)], live: &[u32]) -> Usage {
         Usage {
             ports: live.iter().copied().collect(),
-            entries: entries.iter().map(|&(v, m, owner)| ((v, m), (owner, owner + 100))).collect(),
+            entries: entries
+                .iter()
+                .map(|&(v, m, owner)| ((tpid(v), v, m), (owner, owner + 100)))
+                .collect(),
             members: BTreeMap::new(),
         }
+    }
+
+    /// The TPID of VLAN `v` in the map: 802.1Q, or 0 for the untagged network.
+    fn tpid(v: u16) -> u16 {
+        if v == 0 { 0 } else { 0x8100 }
     }
 
     fn run(u: &Usage, limits: Limits, pc: &PodConfig) -> Result<(), DatapathError> {
@@ -175,7 +191,7 @@ mod tests {
         assert!(run(&u, Limits::default(), &big).is_ok());
         let after = Usage {
             ports: [9].into(),
-            entries: (1..=4094).map(|v| ((v, MAC), (9, 1))).collect(),
+            entries: (1..=4094).map(|v| ((0x8100, v, MAC), (9, 1))).collect(),
             members: BTreeMap::new(),
         };
         let next =

@@ -75,15 +75,20 @@ pub enum DatapathError {
     )]
     TableFull { uplink: String, used: usize, needed: usize, max: usize },
     #[error(
-        "MAC {mac} on VLAN {vlan} of uplink {uplink} belongs to live attachment {attach_id}; \
-         choose another MAC"
+        "MAC {mac} on VLAN {vlan} (TPID {tpid:#06x}) of uplink {uplink} belongs to live \
+         attachment {attach_id}; choose another MAC"
     )]
-    MacInUse { uplink: String, vlan: u16, mac: String, attach_id: u32 },
+    MacInUse { uplink: String, vlan: u16, tpid: u16, mac: String, attach_id: u32 },
     #[error(
         "the fast path of uplink {uplink} is damaged ({reason}); nothing was removed: the next \
          ADD on this uplink re-pins what it can recover and reloads the rest"
     )]
     Damaged { uplink: String, reason: String },
+    #[error(
+        "uplink {uplink} runs {key} = {running} for its other attachments; this network asks \
+         for {asked} (an uplink-wide setting: give every network on the uplink the same value)"
+    )]
+    UplinkConflict { uplink: String, key: &'static str, running: String, asked: String },
     #[error("invalid port: {reason}")]
     InvalidPort { reason: &'static str },
     #[error("{what} is missing from the eBPF object")]

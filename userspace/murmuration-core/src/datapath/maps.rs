@@ -8,7 +8,7 @@ use aya::maps::{Array, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuVal
 use murmuration_common::{
     ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, AttachKey, AttachValue, Counters, Histogram,
     MAX_VLAN_MEMBERS, NodeConfig, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, VLAN_VID_MASK,
-    VlanMember, VlanMembers, map_names,
+    VlanMember, VlanMembers, map_names, vlan_key,
 };
 
 use super::capacity::Usage;
@@ -80,12 +80,12 @@ impl Maps {
             .attach
             .iter()
             .filter_map(Result::ok)
-            .map(|(k, v)| ((k.vlan_id, k.mac), (v.host_ifindex, v.attach_id)))
+            .map(|(k, v)| ((k.tpid, k.vlan_id, k.mac), (v.host_ifindex, v.attach_id)))
             .collect();
         let members = memberships(pc)
             .into_iter()
             .filter_map(|(vid, _)| {
-                let m = self.vlans.get(&u32::from(vid), 0).ok()?;
+                let m = self.vlans.get(&vlan_key(pc.tpid, vid), 0).ok()?;
                 Some((vid, (m.count as usize).min(MAX_VLAN_MEMBERS)))
             })
             .collect();
@@ -102,9 +102,9 @@ impl Maps {
         for (vid, flags) in memberships(pc) {
             let value =
                 AttachValue { host_ifindex: ifindex, attach_id: pc.attach_id, flags, _pad: 0 };
-            let key = AttachKey { vlan_id: vid, mac: pc.mac };
+            let key = AttachKey::new(pc.tpid, vid, pc.mac);
             self.attach.insert(key, value, 0).map_err(DatapathError::map(map_names::ATTACH))?;
-            let mut members = self.vlans.get(&u32::from(vid), 0).unwrap_or_default();
+            let mut members = self.vlans.get(&vlan_key(pc.tpid, vid), 0).unwrap_or_default();
             let member =
                 VlanMember { host_ifindex: ifindex, attach_id: pc.attach_id, flags, _pad: 0 };
             if !upsert_member(&mut members, member) {
@@ -115,7 +115,7 @@ impl Maps {
                 });
             }
             self.vlans
-                .insert(u32::from(vid), members, 0)
+                .insert(vlan_key(pc.tpid, vid), members, 0)
                 .map_err(DatapathError::map(map_names::VLAN_MEMBERS))?;
         }
         Ok(())
@@ -129,16 +129,16 @@ impl Maps {
         pc: &PodConfig,
     ) -> Result<(), DatapathError> {
         for (vid, _) in memberships(pc) {
-            let key = AttachKey { vlan_id: vid, mac: pc.mac };
+            let key = AttachKey::new(pc.tpid, vid, pc.mac);
             let owned = |v: &AttachValue| v.host_ifindex == ifindex && v.attach_id == pc.attach_id;
             if self.attach.get(&key, 0).is_ok_and(|v| owned(&v)) {
                 remove_entry(self.attach.remove(&key), map_names::ATTACH)?;
             }
-            let Ok(mut members) = self.vlans.get(&u32::from(vid), 0) else {
+            let vid = vlan_key(pc.tpid, vid);
+            let Ok(mut members) = self.vlans.get(&vid, 0) else {
                 continue;
             };
             remove_member(&mut members, ifindex);
-            let vid = u32::from(vid);
             if members.count == 0 {
                 remove_entry(self.vlans.remove(&vid), map_names::VLAN_MEMBERS)?;
             } else {

@@ -31,8 +31,8 @@ mod xdp;
 use std::path::{Path, PathBuf};
 
 use murmuration_common::{
-    ETH_P_8021AD, ETH_P_8021Q, MAX_ATTACHMENTS, NodeConfig, POD_F_NO_SPOOFCHK, POD_F_PTP_TO_HOST,
-    POD_F_TRUNK, PodConfig, map_names,
+    ETH_P_8021AD, ETH_P_8021Q, MAX_ATTACHMENTS, NodeConfig, POD_F_NO_SPOOFCHK, POD_F_PTP_PRIORITY,
+    POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, map_names,
 };
 
 pub use error::DatapathError;
@@ -62,8 +62,9 @@ pub struct UplinkConfig {
     pub uplink: String,
     pub pin_root: PathBuf,
     pub mode: AttachMode,
-    /// Whether an XDP program runs in front of the tc one (uplink-wide: the
-    /// last ADD's setting wins).
+    /// Whether an XDP program runs in front of the tc one (uplink-wide: an
+    /// ADD asking for another setting than the uplink's live ports run is
+    /// refused).
     pub xdp: UplinkXdp,
 }
 
@@ -90,6 +91,8 @@ pub struct PortSpec {
     pub spoofchk: bool,
     /// PTP from the uplink goes to the node's stack instead of the pod.
     pub ptp_to_host: bool,
+    /// PTP from the pod gets [`PTP_PRIORITY`].
+    pub ptp_priority: bool,
 }
 
 /// What identifies a port in the maps: recorded by ADD for DEL and CHECK.
@@ -141,6 +144,9 @@ impl Datapath {
             tai_offset_ns: sys::tai_offset_ns()?,
         };
         maps.node.set(0, node, 0).map_err(DatapathError::map(map_names::NODE_CFG))?;
+        if maps.ports().iter().any(|(ifindex, _)| sys::ifname(*ifindex).is_some()) {
+            xdp::check_consistent(&cfg.uplink, dir.path(), cfg.xdp)?;
+        }
         let how = tc::attach(
             &mut progs.uplink,
             "uplink_ingress",
@@ -330,7 +336,7 @@ impl Datapath {
             return Err(format!("fast-path entry belongs to attachment {}", pc.attach_id));
         }
         for (vid, _) in maps::memberships(&pc) {
-            let key = common::AttachKey { vlan_id: vid, mac };
+            let key = common::AttachKey::new(pc.tpid, vid, mac);
             let owned = |v: &common::AttachValue| {
                 v.host_ifindex == port.host_ifindex && v.attach_id == pc.attach_id
             };
@@ -388,6 +394,9 @@ fn validate(spec: &PortSpec) -> Result<PodConfig, DatapathError> {
     }
     if spec.ptp_to_host {
         pc.flags |= POD_F_PTP_TO_HOST;
+    }
+    if spec.ptp_priority {
+        pc.flags |= POD_F_PTP_PRIORITY;
     }
     Ok(pc)
 }

@@ -59,13 +59,15 @@ pub fn install(pin_root: &Path, iface: &str, vid: u16, tpid: u16) -> Result<(), 
     Ok(())
 }
 
-/// [tagged with our VLAN, untagged, tagged with another VLAN] seen on ingress.
-pub fn stats(pin_root: &Path, iface: &str) -> Result<[u64; 3], DatapathError> {
+/// [tagged with our VLAN, untagged, tagged with another VLAN] seen on
+/// ingress, then egress frames with skb->priority 7 (`vid` 0 installs a
+/// counter that tags nothing, e.g. on the node's uplink).
+pub fn stats(pin_root: &Path, iface: &str) -> Result<[u64; 4], DatapathError> {
     let data = MapData::from_pin(dir(pin_root, iface).join("WIRE_STATS"))
         .map_err(DatapathError::map("WIRE_STATS"))?;
     let map: PerCpuArray<MapData, u64> =
         PerCpuArray::try_from(Map::PerCpuArray(data)).map_err(DatapathError::map("WIRE_STATS"))?;
-    let mut out = [0u64; 3];
+    let mut out = [0u64; 4];
     for (i, slot) in (0u32..).zip(out.iter_mut()) {
         *slot = map.get(&i, 0).map_err(DatapathError::map("WIRE_STATS"))?.iter().sum();
     }

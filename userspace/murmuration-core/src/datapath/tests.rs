@@ -15,6 +15,7 @@ fn spec() -> PortSpec {
         pcp: 0,
         spoofchk: true,
         ptp_to_host: false,
+        ptp_priority: false,
     }
 }
 
@@ -28,6 +29,8 @@ fn a_port_spec_becomes_the_programs_config() {
     assert_eq!(trunk.trunk_bitmap[200 / 64], 1 << (200 % 64));
     let ptp = validate(&PortSpec { ptp_to_host: true, ..spec() }).expect("valid");
     assert_eq!(ptp.flags, POD_F_PTP_TO_HOST);
+    let prio = validate(&PortSpec { ptp_priority: true, ..spec() }).expect("valid");
+    assert_eq!(prio.flags, murmuration_common::POD_F_PTP_PRIORITY);
 }
 
 #[test]

@@ -39,6 +39,13 @@ pub enum XdpFlavour {
 }
 
 impl XdpFlavour {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Generic => "generic",
+        }
+    }
+
     fn pin(self) -> &'static str {
         match self {
             Self::Native => "link_xdp_native",
@@ -100,6 +107,29 @@ pub fn apply(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Refuses `want` when it contradicts what the uplink's other ports run:
+/// the XDP program serves every tenant of the uplink, so one network's ADD
+/// must not switch it under the others.
+pub fn check_consistent(uplink: &str, dir: &Path, want: UplinkXdp) -> Result<(), DatapathError> {
+    let running = attached(dir);
+    let conflict = match want {
+        UplinkXdp::Off => running.is_some(),
+        UplinkXdp::Generic => running != Some(XdpFlavour::Generic),
+        UplinkXdp::Native => running != Some(XdpFlavour::Native),
+        // Auto never picks generic; it accepts native or tc only.
+        UplinkXdp::Auto => running == Some(XdpFlavour::Generic),
+    };
+    if !conflict {
+        return Ok(());
+    }
+    Err(DatapathError::UplinkConflict {
+        uplink: uplink.to_owned(),
+        key: "uplinkXdp",
+        running: running.map_or("off", XdpFlavour::name).to_owned(),
+        asked: format!("{want:?}").to_lowercase(),
+    })
 }
 
 /// Detaches the XDP program (both flavours); missing links count as done.
