@@ -175,25 +175,50 @@ impl Netlink {
         nl.serialize(&mut out[start..]);
     }
 
-    /// Receives one datagram and hands each message in it to `f`.
+    /// Receives one datagram, whatever its size, and hands each message in
+    /// it to `f`. The datagram's length is peeked first (`MSG_PEEK |
+    /// MSG_TRUNC` returns the real length) and the buffer grown to fit: a
+    /// PF with many VFs answers with link messages larger than any fixed
+    /// buffer, and a truncated datagram would lose or cut messages.
     fn recv_each(
         &mut self,
-        mut f: impl FnMut(u32, NetlinkPayload<RouteNetlinkMessage>),
+        f: impl FnMut(u32, NetlinkPayload<RouteNetlinkMessage>),
     ) -> Result<(), NetlinkError> {
-        let n = self.sock.recv(&mut &mut self.buf[..], 0).map_err(NetlinkError::Socket)?;
-        let mut off = 0;
-        while off < n {
-            let data = &self.buf[off..n];
-            let len = NetlinkBuffer::new_checked(data).map_err(NetlinkError::Decode)?.length();
-            let len = len as usize;
-            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[..len])
-                .map_err(NetlinkError::Decode)?;
-            f(msg.header.sequence_number, msg.payload);
-            off += (len + 3) & !3;
-            if len == 0 {
-                break;
-            }
+        let mut probe = [0u8; 16];
+        let len = self
+            .sock
+            .recv(&mut &mut probe[..], libc::MSG_PEEK | libc::MSG_TRUNC)
+            .map_err(NetlinkError::Socket)?;
+        if len > self.buf.len() {
+            self.buf.resize(len, 0);
         }
-        Ok(())
+        let n = self.sock.recv(&mut &mut self.buf[..], 0).map_err(NetlinkError::Socket)?;
+        for_each_message(&self.buf[..n.min(self.buf.len())], f)
     }
 }
+
+/// Decodes every netlink message of one datagram, in order. Total: a
+/// length field that runs past the datagram, or one too short for a
+/// header, is a decode error, never a panic or an endless loop.
+pub fn for_each_message(
+    datagram: &[u8],
+    mut f: impl FnMut(u32, NetlinkPayload<RouteNetlinkMessage>),
+) -> Result<(), NetlinkError> {
+    let mut off = 0;
+    while off < datagram.len() {
+        let data = &datagram[off..];
+        let len = NetlinkBuffer::new_checked(data).map_err(NetlinkError::Decode)?.length() as usize;
+        let Some(one) = data.get(..len).filter(|m| !m.is_empty()) else {
+            break;
+        };
+        let msg =
+            NetlinkMessage::<RouteNetlinkMessage>::deserialize(one).map_err(NetlinkError::Decode)?;
+        f(msg.header.sequence_number, msg.payload);
+        off += (len + 3) & !3;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "mod_tests.rs"]
+mod tests;
