@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use murmuration_core::cni::paths::DEVINFO_DIR;
 use murmuration_vm_tests::cmd::{link, link_names};
 use murmuration_vm_tests::cni::Cni;
 use murmuration_vm_tests::pod::Pod;
@@ -61,7 +62,8 @@ fn multus_shaped_add_applies_runtime_config_and_del_without_device_id_restores()
     let orig = s.vf_info(2);
     let cni = Cni::new("multus");
     let pod = Pod::new("multus");
-    let devinfo = cni.data_dir.join("devinfo/multus-net1-deviceinfo.json");
+    // Where Multus puts it (the plugin refuses any other place).
+    let devinfo = Path::new(DEVINFO_DIR).join("default-multus-net-c-multus_net1");
     let mac = "02:dd:00:00:00:42";
     let conf = multus_conf(&cni, &vf.pci, mac, &devinfo, "10.65.0.2/24");
     let r = cni.call_env("ADD", Some(&pod.path()), "c-multus", "net1", MULTUS_ARGS, &conf).result();
@@ -104,7 +106,7 @@ fn vfio_pci_vf_gets_pf_side_state_ipam_and_device_info_without_netdev_work() {
     let orig = s.vf_info(3);
     let cni = Cni::new("vfio");
     let pod = Pod::new("vfio");
-    let devinfo = cni.data_dir.join("devinfo/vfio-net1.json");
+    let devinfo = Path::new(DEVINFO_DIR).join("default-vfio-net-c-vfio_net1");
     let mac = "02:ee:00:00:00:03";
     let mut conf = multus_conf(&cni, &vf.pci, mac, &devinfo, "10.67.0.2/24");
     // 1.1.0 results name the device (`pciID`); older versions have no such key.

@@ -1,6 +1,8 @@
 //! Failing ADDs change nothing; every bad input gets its spec code; CHECK
 //! notices what was changed behind its back.
 
+use std::os::unix::fs::PermissionsExt;
+
 use serde_json::{Value, json};
 
 use crate::common::{Env, Netns, World, assert_pod_link};
@@ -361,4 +363,48 @@ fn a_netns_that_is_no_namespace_or_an_oversized_id_is_refused_without_blocking()
     let msg = out.error()["msg"].as_str().unwrap_or_default().to_owned();
     assert!(msg.contains("128") && msg.len() < 300, "short message naming the bound: {msg}");
     w.assert_clean(&[&pod]);
+}
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn paths_outside_the_policy_are_refused_and_nothing_is_written() {
+    let w = World::new();
+    let pod = w.pod();
+    let victim = w.tmp().join("victim");
+    std::fs::write(&victim, b"precious").expect("write victim");
+    let link = w.tmp().join("log-link");
+    std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+    let mut sriov = w.conf("1.1.0");
+    (sriov["mode"], sriov["deviceID"]) = (json!("sriov"), json!("0000:00:01.0"));
+    sriov["runtimeConfig"] = json!({"CNIDeviceInfoFile": victim});
+    let cases: Vec<(&str, Value)> = vec![
+        ("logFile through a symlink", with(&w, "logFile", json!(link))),
+        ("relative dataDir", with(&w, "dataDir", json!("relative/data"))),
+        ("dataDir with ..", with(&w, "dataDir", json!(format!("{}/../x", w.tmp().display())))),
+        ("device-info file outside the NPWG directory", sriov),
+    ];
+    for (what, conf) in &cases {
+        for verb in ["ADD", "DEL"] {
+            let out = w.run(&Env::attachment(verb, Some(&pod), "paths-ctr", "net1"), conf);
+            assert_eq!(out.code(), 7, "{what} ({verb}): {}", out.stdout);
+        }
+    }
+    assert_eq!(std::fs::read(&victim).expect("victim"), b"precious", "the victim is untouched");
+    assert!(!w.tmp().join("relative").exists() && !w.tmp().join("x").exists());
+    pod.assert_empty("pod");
+
+    // A dataDir open to everyone is tightened before it is used.
+    std::fs::create_dir_all(w.data_dir()).expect("mkdir");
+    std::fs::set_permissions(w.data_dir(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    w.add(&pod, "paths-ctr", "eth0", &w.conf("1.1.0")).result();
+    let mode = std::fs::metadata(w.data_dir()).expect("dataDir").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "dataDir mode");
+    w.del(Some(&pod), "paths-ctr", "eth0", &w.conf("1.1.0")).ok();
+    w.assert_clean(&[&pod]);
+}
+
+fn with(w: &World, key: &str, value: Value) -> Value {
+    let mut c = w.conf("1.1.0");
+    c[key] = value;
+    c
 }

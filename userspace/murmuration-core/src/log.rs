@@ -24,7 +24,17 @@ pub fn init(level_name: Option<&str>, file: Option<&Path>) {
         .with_max_level(level(level_name))
         .with_target(false)
         .with_ansi(false);
-    let opened = file.and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok());
+    // 0600, and never through a symlink planted at the log's name.
+    let opened = file.and_then(|p| {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(p)
+            .ok()
+    });
     let _ = match opened {
         Some(f) => builder.with_writer(Mutex::new(f)).try_init(),
         None => builder.with_writer(std::io::stderr).try_init(),

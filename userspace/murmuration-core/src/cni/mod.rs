@@ -6,6 +6,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod fastpath;
+pub mod paths;
 pub mod plugin;
 pub mod result;
 pub mod types;

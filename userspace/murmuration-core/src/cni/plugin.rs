@@ -94,6 +94,8 @@ fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Value
         Command::Del => NetConf::parse_for_del(stdin)?,
         _ => (NetConf::parse(stdin)?, None),
     };
+    // Before anything is created: the log file is the first thing.
+    super::paths::check(&conf, &env)?;
     crate::log::init(conf.log_level.as_deref(), conf.log_file.as_deref());
     if let Some(e) = set_aside {
         tracing::warn!(error = %e, "DEL with an invalid config: using its identity only");

@@ -211,8 +211,8 @@ pub fn for_each_message(
         let Some(one) = data.get(..len).filter(|m| !m.is_empty()) else {
             break;
         };
-        let msg =
-            NetlinkMessage::<RouteNetlinkMessage>::deserialize(one).map_err(NetlinkError::Decode)?;
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(one)
+            .map_err(NetlinkError::Decode)?;
         f(msg.header.sequence_number, msg.payload);
         off += (len + 3) & !3;
     }
