@@ -49,15 +49,19 @@ pub const DROP_VLAN_NOT_ALLOWED: usize = 1;
 pub const DROP_NO_ROUTE: usize = 2;
 pub const DROP_HELPER_FAILED: usize = 3;
 pub const DROP_MALFORMED: usize = 4;
+/// IP, ARP or ND from an address IPAM did not give the pod, or a router
+/// advertisement / redirect from a pod (`ipSpoofchk`).
+pub const DROP_IP_SPOOF: usize = 5;
 pub const NUM_DROP_REASONS: usize = 8;
-pub const DROP_REASON_NAMES: [&str; 5] =
-    ["spoof", "vlan_not_allowed", "no_route", "helper_failed", "malformed"];
+pub const DROP_REASON_NAMES: [&str; 6] =
+    ["spoof", "vlan_not_allowed", "no_route", "helper_failed", "malformed", "ip_spoof"];
 
 /// Ethernet/VLAN constants (host byte order).
 pub const ETH_P_8021Q: u16 = 0x8100;
 pub const ETH_P_8021AD: u16 = 0x88a8;
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const ETH_P_ARP: u16 = 0x0806;
 pub const ETH_P_1588: u16 = 0x88f7;
 pub const PTP_EVENT_PORT: u16 = 319;
 pub const PTP_GENERAL_PORT: u16 = 320;
@@ -142,6 +146,25 @@ pub const POD_F_TRUNK: u8 = 1;
 pub const POD_F_NO_SPOOFCHK: u8 = 2;
 /// `PodConfig::flags`: PTP from the uplink goes to the node's stack (`ptpToHost`).
 pub const POD_F_PTP_TO_HOST: u8 = 4;
+/// `PodConfig::flags`: the pod may send IPv4, ARP and IPv6 only from the
+/// addresses in `POD_IPS` (IPv6 link-local and the unspecified address
+/// too), and no router advertisements or redirects (`ipSpoofchk`).
+pub const POD_F_IP_SPOOFCHK: u8 = 16;
+/// Addresses one port may hold in `POD_IPS`.
+pub const MAX_POD_IPS: usize = 8;
+
+/// Key of the `POD_IPS` set: an address the pod on host veth `ifindex`
+/// owns. IPv4 addresses are in `addr[..4]` with the rest zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PodIpKey {
+    pub ifindex: u32,
+    /// 4 or 6.
+    pub family: u8,
+    pub _pad: [u8; 3],
+    pub addr: [u8; 16],
+}
+
 /// `PodConfig::flags`: PTP the pod sends gets `NodeConfig::ptp_priority`
 /// (`ptpPriority`); other pods' UDP 319/320 keeps its priority.
 pub const POD_F_PTP_PRIORITY: u8 = 8;
@@ -300,6 +323,8 @@ pub mod map_names {
     pub const PORT_DEVS: &str = "PORT_DEVS";
     /// Array of u32 run-time switches (`SETTING_*`).
     pub const SETTINGS: &str = "SETTINGS";
+    /// Set of (host veth ifindex, address) a pod may send from (`ipSpoofchk`).
+    pub const POD_IPS: &str = "POD_IPS";
 }
 
 /// Program names (function names in the eBPF crate).
@@ -319,6 +344,7 @@ const _: () = {
     assert!(size_of::<VlanMembers>() == 8 + 16 * MAX_VLAN_MEMBERS);
     assert!(size_of::<PodConfig>() == 16 + 512 + 8);
     assert!(size_of::<NodeConfig>() == 16);
+    assert!(size_of::<PodIpKey>() == 24);
     assert!(size_of::<Counters>() == 8 * (4 + NUM_DROP_REASONS));
     assert!(size_of::<Histogram>() == 8 * (2 + HIST_BUCKETS));
 };
@@ -342,6 +368,8 @@ mod pod_impls {
     unsafe impl aya::Pod for PodConfig {}
     // SAFETY: see above.
     unsafe impl aya::Pod for NodeConfig {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for PodIpKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for Counters {}
     // SAFETY: see above.

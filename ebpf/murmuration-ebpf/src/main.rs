@@ -21,6 +21,7 @@ mod maps;
 mod parse;
 mod pod;
 mod skb;
+mod source;
 mod stats;
 mod uplink;
 mod vlan;

@@ -8,7 +8,8 @@ use aya_ebpf::{
 };
 use murmuration_common::{
     AttachKey, AttachValue, Counters, Histogram, NodeConfig, PodConfig, VlanMembers, COUNTER_SLOTS,
-    HIST_SLOTS, MAX_ATTACHMENTS, MAX_ATTACH_ENTRIES, MAX_VLANS, SETTINGS_LEN,
+    PodIpKey, HIST_SLOTS, MAX_ATTACHMENTS, MAX_ATTACH_ENTRIES, MAX_POD_IPS, MAX_VLANS,
+    SETTINGS_LEN,
 };
 
 /// (VLAN, destination MAC) -> pod attachment.
@@ -40,6 +41,11 @@ pub static LATENCY: PerCpuArray<Histogram> = PerCpuArray::with_max_entries(HIST_
 /// (an XDP redirect into a veth end delivers to its peer, the pod).
 #[map]
 pub static PORT_DEVS: DevMapHash = DevMapHash::with_max_entries(MAX_ATTACHMENTS, 0);
+
+/// (host veth ifindex, address) pairs a pod may send from (`ipSpoofchk`).
+#[map]
+pub static POD_IPS: HashMap<PodIpKey, u8> =
+    HashMap::with_max_entries(MAX_ATTACHMENTS * MAX_POD_IPS as u32, 0);
 
 /// Run-time switches (`SETTING_*`), read once or twice per packet (an array
 /// lookup with a constant key, which the verifier inlines).

@@ -13,7 +13,7 @@ use crate::skb;
 
 pub const ETH_HLEN: usize = 14;
 pub const VLAN_HLEN: usize = 4;
-const IPV6_HLEN: usize = 40;
+pub const IPV6_HLEN: usize = 40;
 const IPPROTO_UDP: u8 = 17;
 /// Bytes we may need linear: Ethernet + one tag + IPv6 + UDP ports.
 const PARSE_LEN: u32 = (ETH_HLEN + VLAN_HLEN + IPV6_HLEN + 4) as u32;
@@ -98,6 +98,9 @@ pub struct Frame {
     pub tag_tci: u16,
     /// PTP event/general message (L2 or UDP 319/320).
     pub ptp: bool,
+    /// EtherType after the outer tag, and where its header starts.
+    pub l3_proto: u16,
+    pub l3_off: u16,
 }
 
 impl Frame {
@@ -148,7 +151,17 @@ fn parse_eth<P: Packet>(ctx: &P, tag: skb::OffloadedTag) -> Option<Frame> {
     let mut proto = load_be16(ctx, 12)?;
     let mut l3_off = ETH_HLEN;
 
-    let mut frame = Frame { dst, src, vid: 0, tagged: false, tag_proto: 0, tag_tci: 0, ptp: false };
+    let mut frame = Frame {
+        dst,
+        src,
+        vid: 0,
+        tagged: false,
+        tag_proto: 0,
+        tag_tci: 0,
+        ptp: false,
+        l3_proto: 0,
+        l3_off: 0,
+    };
     if tag.present {
         frame.tagged = true;
         frame.tag_proto = tag.proto;
@@ -162,6 +175,8 @@ fn parse_eth<P: Packet>(ctx: &P, tag: skb::OffloadedTag) -> Option<Frame> {
     }
     frame.vid = frame.tag_tci & VLAN_VID_MASK;
     frame.ptp = is_ptp(ctx, proto, l3_off);
+    frame.l3_proto = proto;
+    frame.l3_off = l3_off as u16;
     Some(frame)
 }
 

@@ -7,14 +7,15 @@ use aya_ebpf::{
 };
 use murmuration_common::{
     vlan_key, AttachKey, AttachValue, PodConfig, ATTACH_F_TRUNK, DIR_FROM_POD, DIR_TO_POD,
-    DROP_HELPER_FAILED, DROP_MALFORMED, DROP_NO_ROUTE, DROP_SPOOF, DROP_VLAN_NOT_ALLOWED,
-    POD_F_NO_SPOOFCHK, POD_F_PTP_PRIORITY, POD_F_TRUNK, VLAN_VID_MASK,
+    DROP_HELPER_FAILED, DROP_IP_SPOOF, DROP_MALFORMED, DROP_NO_ROUTE, DROP_SPOOF,
+    DROP_VLAN_NOT_ALLOWED, POD_F_IP_SPOOFCHK, POD_F_NO_SPOOFCHK, POD_F_PTP_PRIORITY, POD_F_TRUNK,
+    VLAN_VID_MASK,
 };
 
 use crate::{
     maps::{lookup_attach, node_config, POD_CFG},
     parse::{mac_eq, parse_frame, Frame},
-    skb, stats,
+    skb, source, stats,
     uplink::mark_ptp,
     vlan::{flood, TagState},
 };
@@ -29,6 +30,7 @@ struct Port {
     pcp: u8,
     trunk: bool,
     spoofchk: bool,
+    ip_spoofchk: bool,
     ptp_priority: bool,
 }
 
@@ -45,6 +47,9 @@ pub fn handle(ctx: &TcContext) -> i32 {
     };
     if port.spoofchk && !mac_eq(&frame.src, &port.mac) {
         return drop(&port, DROP_SPOOF);
+    }
+    if port.ip_spoofchk && !source::allowed(ctx, &frame, ifindex) {
+        return drop(&port, DROP_IP_SPOOF);
     }
     let Some(mut tag) = egress_tag(cfg, &port, &frame) else {
         return drop(&port, DROP_VLAN_NOT_ALLOWED);
@@ -78,6 +83,7 @@ fn read_port(cfg: *const PodConfig) -> Port {
             trunk: (*cfg).flags & POD_F_TRUNK != 0,
             spoofchk: (*cfg).flags & POD_F_NO_SPOOFCHK == 0,
             ptp_priority: (*cfg).flags & POD_F_PTP_PRIORITY != 0,
+            ip_spoofchk: (*cfg).flags & POD_F_IP_SPOOFCHK != 0,
         }
     }
 }

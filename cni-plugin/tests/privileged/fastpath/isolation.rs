@@ -146,3 +146,84 @@ fn an_uplink_wide_setting_cannot_be_flipped_by_another_network() {
     f.w.del(Some(&first), "xdp-third", "eth0", &plain).ok();
     f.assert_clean(&[&first, &second]);
 }
+
+/// An ARP reply from `sha`/`spa` to the wire.
+fn arp_reply(sha: [u8; 6], spa: [u8; 4]) -> Vec<u8> {
+    let wire = mac(WIRE_MAC);
+    let mut f = [&wire[..], &sha, &0x0806u16.to_be_bytes()].concat();
+    f.extend([0, 1, 0x08, 0, 6, 4, 0, 2]); // Ethernet/IPv4, reply
+    f.extend(sha);
+    f.extend(spa);
+    f.extend(wire);
+    f.extend([10, 100, 0, 254]);
+    f
+}
+
+/// An ICMPv6 message of `kind` from fe80::1 to all nodes, with `body`.
+fn icmpv6(src_mac: [u8; 6], kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut f = [&[0x33, 0x33, 0, 0, 0, 1][..], &src_mac, &0x86ddu16.to_be_bytes()].concat();
+    let len = u16::try_from(4 + body.len()).expect("short");
+    f.extend([0x60, 0, 0, 0]);
+    f.extend(len.to_be_bytes());
+    f.extend([58, 255]);
+    f.extend([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    f.extend([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    f.extend([kind, 0, 0, 0]);
+    f.extend(body);
+    f
+}
+
+fn ipv4_of(ip: &str) -> [u8; 4] {
+    ip.parse::<std::net::Ipv4Addr>().expect("IPv4").octets()
+}
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn ip_spoofchk_drops_spoofed_arp_ip_and_router_advertisements() {
+    const IP_SPOOF: usize = 5;
+    let f = Fabric::new(100);
+    let (guarded, open, victim) = (f.pod(false), f.pod(false), f.pod(false));
+    let cg = conf_with(&f, 100, json!({"mac": Q1, "ipSpoofchk": true}));
+    let co = conf_with(&f, 100, json!({"mac": Q2}));
+    let cv = conf_with(&f, 100, json!({"mac": AD}));
+    let own = f.attach(&guarded, "guarded", &cg);
+    f.attach(&open, "open", &co);
+    let victim_ip = f.attach(&victim, "victim", &cv);
+    // Its own traffic (ARP from its address, ICMP) passes.
+    assert!(super::ping(&guarded, super::WIRE_IP, 2), "the guarded pod reaches the wire");
+    let start = f.counters("guarded");
+    let wire0 = f.wire_stats();
+
+    let na_body =
+        [&[0x60, 0, 0, 0][..], &[0xfd, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99]].concat();
+    let spoofed: Vec<(&str, Vec<u8>)> = vec![
+        ("ARP reply claiming the victim's address", arp_reply(mac(Q1), ipv4_of(&victim_ip))),
+        ("IPv4 from the wire's address", frame(Kind::Udp4, mac(WIRE_MAC), mac(Q1))),
+        (
+            "router advertisement",
+            icmpv6(mac(Q1), 134, &[64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ),
+        ("neighbour advertisement for a foreign address", icmpv6(mac(Q1), 136, &na_body)),
+    ];
+    for (i, (what, bytes)) in spoofed.iter().enumerate() {
+        send(&guarded, "eth0", bytes, 3);
+        let want = start.from_pod.drops[IP_SPOOF] + 3 * (i as u64 + 1);
+        wait_counters(&f, "guarded", |c| c.from_pod.drops[IP_SPOOF] == want);
+        assert_eq!(f.counters("guarded").from_pod.packets, start.from_pod.packets, "{what} left");
+    }
+    // A legitimate ARP reply from its own address still goes out.
+    send(&guarded, "eth0", &arp_reply(mac(Q1), ipv4_of(&own)), 2);
+    wait_counters(&f, "guarded", |c| c.from_pod.packets == start.from_pod.packets + 2);
+    assert_eq!(f.wire_stats()[0] - wire0[0], 2, "only the legitimate replies reached the wire");
+    // Without ipSpoofchk the same spoofed reply passes: the switch is what stops it.
+    let open0 = f.counters("open");
+    send(&open, "eth0", &arp_reply(mac(Q2), ipv4_of(&victim_ip)), 1);
+    wait_counters(&f, "open", |c| c.from_pod.packets == open0.from_pod.packets + 1);
+
+    for (pod, cid, conf) in
+        [(&guarded, "guarded", cg), (&open, "open", co), (&victim, "victim", cv)]
+    {
+        f.w.del(Some(pod), cid, "eth0", &conf).ok();
+    }
+    f.assert_clean(&[&guarded, &open, &victim]);
+}

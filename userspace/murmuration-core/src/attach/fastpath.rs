@@ -3,6 +3,7 @@
 
 use crate::cni::config::{FastPathConf, NetConf, VlanProto};
 use crate::cni::error::{CniError, ErrorCode, chain};
+use crate::cni::result::CniResult;
 use crate::cni::types::MacAddr;
 use crate::datapath::{self, DatapathError, Port, PortSpec, UplinkConfig, common};
 use crate::state::DatapathRecord;
@@ -35,8 +36,15 @@ fn uplink(uplink: &str, pin_root: &std::path::Path, fp: Option<&FastPathConf>) -
     }
 }
 
-/// The port of an attachment, from the config and the pod end's MAC.
-pub fn port_spec(conf: &NetConf, fp: &FastPathConf, host_if: &str, mac: MacAddr) -> PortSpec {
+/// The port of an attachment, from the config, the pod end's MAC and the
+/// addresses IPAM gave it.
+pub fn port_spec(
+    conf: &NetConf,
+    fp: &FastPathConf,
+    host_if: &str,
+    mac: MacAddr,
+    ipam: &CniResult,
+) -> PortSpec {
     let props = &conf.props;
     PortSpec {
         host_if: host_if.to_owned(),
@@ -51,6 +59,8 @@ pub fn port_spec(conf: &NetConf, fp: &FastPathConf, host_if: &str, mac: MacAddr)
         spoofchk: props.spoofchk.unwrap_or(true),
         ptp_to_host: fp.ptp_to_host,
         ptp_priority: fp.ptp_priority,
+        ip_spoofchk: fp.ip_spoofchk,
+        ips: ipam.ips.iter().map(|ip| ip.address.ip()).collect(),
     }
 }
 
@@ -70,14 +80,15 @@ pub fn setup(
     fp: &FastPathConf,
     host_if: &str,
     mac: MacAddr,
+    ipam: &CniResult,
 ) -> Result<DatapathRecord, CniError> {
     let master = conf
         .master
         .as_ref()
         .ok_or_else(|| CniError::new(ErrorCode::InvalidConfig, "the fast path needs \"master\""))?;
     let cfg = uplink(master.as_ref(), &fp.pin_root, Some(fp));
-    let port =
-        datapath::attach_port(&cfg, &port_spec(conf, fp, host_if, mac)).map_err(|e| error(&e))?;
+    let port = datapath::attach_port(&cfg, &port_spec(conf, fp, host_if, mac, ipam))
+        .map_err(|e| error(&e))?;
     Ok(DatapathRecord {
         uplink: cfg.uplink,
         pin_root: cfg.pin_root,

@@ -56,7 +56,7 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
             ctx.netns.run(|| fastpath::prepare_pod_end(fp, pod_if)).map_err(|e| {
                 CniError::new(ErrorCode::Io, crate::cni::error::chain(&e)).context("pod namespace")
             })??;
-            Some(fastpath::setup(ctx.conf, fp, &host_name, mac)?)
+            Some(fastpath::setup(ctx.conf, fp, &host_name, mac, ctx.ipam)?)
         }
         (Some(_), None) => {
             return Err(CniError::new(ErrorCode::Netlink, "the pod interface reported no MAC"));

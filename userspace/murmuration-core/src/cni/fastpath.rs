@@ -1,5 +1,5 @@
 //! The fast-path keys of the network config: `fastpath`, `trunk`,
-//! `bpfPinRoot`, `bpfAttachMode`, `uplinkXdp`, `ptpToHost` and `ptpPriority` (the VLAN keys are sriov-cni's, in
+//! `bpfPinRoot`, `bpfAttachMode`, `uplinkXdp`, `ptpToHost`, `ptpPriority` and `ipSpoofchk` (the VLAN keys are sriov-cni's, in
 //! [`super::config::LinkProps`]).
 
 use std::path::PathBuf;
@@ -23,6 +23,7 @@ pub(super) struct RawFastPath {
     uplink_xdp: Option<String>,
     ptp_to_host: Option<bool>,
     ptp_priority: Option<bool>,
+    ip_spoofchk: Option<bool>,
 }
 
 /// The eBPF fast path of a `veth` attachment (see `crate::datapath`).
@@ -42,6 +43,9 @@ pub struct FastPathConf {
     /// `ptpPriority`: PTP the pod sends gets the PTP skb priority (7);
     /// without it a pod's UDP 319/320 is ordinary traffic.
     pub ptp_priority: bool,
+    /// `ipSpoofchk`: the pod may send IP, ARP and ND only from the addresses
+    /// IPAM gave it; no router advertisements or redirects.
+    pub ip_spoofchk: bool,
 }
 
 pub(super) fn parse_fastpath(
@@ -84,6 +88,7 @@ pub(super) fn parse_fastpath(
         uplink_xdp,
         ptp_to_host: raw.ptp_to_host.unwrap_or(false),
         ptp_priority: raw.ptp_priority.unwrap_or(false),
+        ip_spoofchk: raw.ip_spoofchk.unwrap_or(false),
     }))
 }
 

@@ -7,8 +7,8 @@ use std::path::Path;
 use aya::maps::{Array, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
 use murmuration_common::{
     ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, AttachKey, AttachValue, Counters, Histogram,
-    MAX_VLAN_MEMBERS, NodeConfig, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, VLAN_VID_MASK,
-    VlanMember, VlanMembers, map_names, vlan_key,
+    MAX_VLAN_MEMBERS, NodeConfig, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, PodIpKey,
+    VLAN_VID_MASK, VlanMember, VlanMembers, map_names, vlan_key,
 };
 
 use super::capacity::Usage;
@@ -26,6 +26,8 @@ pub struct Maps {
     pub devs: DevMapHash<MapData>,
     /// Run-time switches (`SETTING_*`).
     pub settings: Array<MapData, u32>,
+    /// Addresses each pod may send from (`ipSpoofchk`).
+    pub ips: HashMap<MapData, PodIpKey, u8>,
 }
 
 impl std::fmt::Debug for Maps {
@@ -59,7 +61,29 @@ impl Maps {
                 .map_err(e(map_names::PORT_DEVS))?,
             settings: Array::try_from(Map::Array(m(map_names::SETTINGS)?))
                 .map_err(e(map_names::SETTINGS))?,
+            ips: HashMap::try_from(Map::HashMap(m(map_names::POD_IPS)?))
+                .map_err(e(map_names::POD_IPS))?,
         })
+    }
+
+    /// Records the addresses the pod on `ifindex` may send from.
+    pub fn add_ips(&mut self, ifindex: u32, ips: &[std::net::IpAddr]) -> Result<(), DatapathError> {
+        for ip in ips {
+            self.ips
+                .insert(pod_ip_key(ifindex, *ip), 1, 0)
+                .map_err(DatapathError::map(map_names::POD_IPS))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets every address of the pod on `ifindex`.
+    pub fn remove_ips(&mut self, ifindex: u32) -> Result<(), DatapathError> {
+        let keys: Vec<PodIpKey> =
+            self.ips.keys().filter_map(Result::ok).filter(|k| k.ifindex == ifindex).collect();
+        for k in keys {
+            remove_entry(self.ips.remove(&k), map_names::POD_IPS)?;
+        }
+        Ok(())
     }
 
     /// Every configured port: (host veth ifindex, its config).
@@ -223,6 +247,19 @@ pub fn memberships(pc: &PodConfig) -> Vec<(u16, u32)> {
         }
     }
     out
+}
+
+/// The `POD_IPS` key of `ip` on host veth `ifindex`.
+pub fn pod_ip_key(ifindex: u32, ip: std::net::IpAddr) -> PodIpKey {
+    let (family, addr) = match ip {
+        std::net::IpAddr::V4(a) => {
+            let mut addr = [0u8; 16];
+            addr[..4].copy_from_slice(&a.octets());
+            (4, addr)
+        }
+        std::net::IpAddr::V6(a) => (6, a.octets()),
+    };
+    PodIpKey { ifindex, family, _pad: [0; 3], addr }
 }
 
 /// Inserts or updates `member`; false when the list is full.

@@ -31,8 +31,8 @@ mod xdp;
 use std::path::{Path, PathBuf};
 
 use murmuration_common::{
-    ETH_P_8021AD, ETH_P_8021Q, MAX_ATTACHMENTS, NodeConfig, POD_F_NO_SPOOFCHK, POD_F_PTP_PRIORITY,
-    POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, map_names,
+    ETH_P_8021AD, ETH_P_8021Q, MAX_ATTACHMENTS, MAX_POD_IPS, NodeConfig, POD_F_IP_SPOOFCHK,
+    POD_F_NO_SPOOFCHK, POD_F_PTP_PRIORITY, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, map_names,
 };
 
 pub use error::DatapathError;
@@ -93,6 +93,10 @@ pub struct PortSpec {
     pub ptp_to_host: bool,
     /// PTP from the pod gets [`PTP_PRIORITY`].
     pub ptp_priority: bool,
+    /// The pod may send only from `ips` (IPv4, ARP, IPv6, ND).
+    pub ip_spoofchk: bool,
+    /// The addresses IPAM gave the pod (at most `MAX_POD_IPS`).
+    pub ips: Vec<std::net::IpAddr>,
 }
 
 /// What identifies a port in the maps: recorded by ADD for DEL and CHECK.
@@ -224,19 +228,26 @@ impl Datapath {
         let pc = PodConfig { attach_id, cookie: sys::random_cookie()?, ..pc0 };
         self.maps.reset_slots(attach_id)?;
         let port = Port::of(ifindex, &pc);
-        if let Err(e) = self.install(port, &pc, &spec.host_if) {
+        if let Err(e) = self.install(port, &pc, &spec.host_if, &spec.ips) {
             let _ = self.forget(port, &pc);
             return Err(e);
         }
         Ok(port)
     }
 
-    fn install(&mut self, port: Port, pc: &PodConfig, host_if: &str) -> Result<(), DatapathError> {
+    fn install(
+        &mut self,
+        port: Port,
+        pc: &PodConfig,
+        host_if: &str,
+        ips: &[std::net::IpAddr],
+    ) -> Result<(), DatapathError> {
         self.maps
             .pods
             .insert(port.host_ifindex, *pc, 0)
             .map_err(DatapathError::map(map_names::POD_CFG))?;
         self.maps.set_dev(port.attach_id, port.host_ifindex)?;
+        self.maps.add_ips(port.host_ifindex, ips)?;
         self.maps.add_memberships(port.host_ifindex, pc, &self.cfg.uplink)?;
         let pin = self.link_pin(port.host_ifindex);
         let progs = self.progs.as_mut().ok_or(DatapathError::Missing { what: "pod_egress" })?;
@@ -269,6 +280,7 @@ impl Datapath {
         let name = sys::ifname(port.host_ifindex);
         tc::detach(name.as_deref(), &self.link_pin(port.host_ifindex))?;
         self.maps.remove_memberships(port.host_ifindex, pc)?;
+        self.maps.remove_ips(port.host_ifindex)?;
         self.maps.remove_dev(port.attach_id)?;
         match self.maps.pods.remove(&port.host_ifindex) {
             Err(aya::maps::MapError::KeyNotFound) | Ok(()) => Ok(()),
@@ -397,6 +409,12 @@ fn validate(spec: &PortSpec) -> Result<PodConfig, DatapathError> {
     }
     if spec.ptp_priority {
         pc.flags |= POD_F_PTP_PRIORITY;
+    }
+    if spec.ips.len() > MAX_POD_IPS {
+        return bad("at most 8 addresses per port");
+    }
+    if spec.ip_spoofchk {
+        pc.flags |= POD_F_IP_SPOOFCHK;
     }
     Ok(pc)
 }

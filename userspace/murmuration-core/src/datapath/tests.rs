@@ -16,6 +16,8 @@ fn spec() -> PortSpec {
         spoofchk: true,
         ptp_to_host: false,
         ptp_priority: false,
+        ip_spoofchk: false,
+        ips: Vec::new(),
     }
 }
 
