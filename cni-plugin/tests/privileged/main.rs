@@ -10,6 +10,7 @@
 //! `cargo test -p murmuration-cni -- --ignored` (or `cargo xtask test`).
 //! One test binary with modules: one link step, and helpers without dead code.
 
+mod bounded;
 mod common;
 mod concurrency;
 mod del_gc;

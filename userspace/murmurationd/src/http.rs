@@ -60,10 +60,11 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
     axum::Json(body).into_response()
 }
 
+/// 200 `ok`, or 503 with one line per problem (see [`crate::health`]).
 async fn healthz(State(s): State<Arc<Shared>>) -> Response {
-    let snap = s.inventory.get();
-    if snap.updated_unix_ms == 0 {
-        return (StatusCode::SERVICE_UNAVAILABLE, "inventory not read yet\n").into_response();
+    let problems = s.health_problems();
+    if problems.is_empty() {
+        return (StatusCode::OK, "ok\n").into_response();
     }
-    (StatusCode::OK, "ok\n").into_response()
+    (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", problems.join("\n"))).into_response()
 }

@@ -10,6 +10,7 @@
 pub mod cleanup;
 pub mod cli;
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod inventory;
 pub mod metrics;
@@ -61,6 +62,7 @@ pub struct Shared {
     pub config: Config,
     pub inventory: Arc<Inventory>,
     pub metrics: Metrics,
+    pub health: health::Health,
     ptp: RwLock<Option<ptp::Status>>,
     stale_watched: AtomicUsize,
 }
@@ -73,6 +75,7 @@ impl Shared {
             metrics: Metrics::new(inventory.clone(), start),
             inventory,
             config,
+            health: health::Health::default(),
             ptp: RwLock::new(None),
             stale_watched: AtomicUsize::new(0),
         }
@@ -88,6 +91,18 @@ impl Shared {
 
     pub fn stale_watched(&self) -> usize {
         self.stale_watched.load(Ordering::Relaxed)
+    }
+
+    /// Why `/healthz` should fail; empty when healthy.
+    pub fn health_problems(&self) -> Vec<String> {
+        let updated = self.inventory.get().updated_unix_ms;
+        let age = (updated != 0)
+            .then(|| std::time::Duration::from_millis(unix_ms().saturating_sub(updated)));
+        let bounds = health::Bounds {
+            resync: self.config.inventory.resync_seconds.get(),
+            stuck: self.config.health.stuck_seconds.get(),
+        };
+        health::problems(&self.health.observe(age), &bounds)
     }
 }
 

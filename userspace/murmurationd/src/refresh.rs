@@ -26,7 +26,8 @@ struct Worker {
 
 pub async fn run(shared: Arc<Shared>, changed: Arc<Notify>, cancel: CancellationToken) {
     let cfg = &shared.config;
-    let store = Store::new(&cfg.state.data_dir);
+    let store =
+        Store::new(&cfg.state.data_dir).with_lock_timeout(cfg.cleanup.lock_timeout_seconds.get());
     let cleaner = cfg.cleanup.enabled.then(|| {
         Cleaner::new(
             store.clone(),
@@ -40,7 +41,10 @@ pub async fn run(shared: Arc<Shared>, changed: Arc<Notify>, cancel: Cancellation
     let debounce = cfg.inventory.debounce_seconds.get();
     loop {
         let (s, w) = (shared.clone(), worker.clone());
-        match tokio::task::spawn_blocking(move || refresh(&s, &w)).await {
+        shared.health.round_started();
+        let round = tokio::task::spawn_blocking(move || refresh(&s, &w)).await;
+        shared.health.round_finished();
+        match round {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "inventory refresh failed");
@@ -80,9 +84,30 @@ fn refresh(
         return Ok(());
     };
     let due = cleaner.observe(w.started.elapsed(), &snap.attachments);
-    let released = !due.is_empty();
-    for key in due {
-        let result = match cleaner.release(&key, host) {
+    let released = !due.is_empty() && release(shared, cleaner, &due, host);
+    shared.stale_watched.store(cleaner.watched(), std::sync::atomic::Ordering::Relaxed);
+    shared.metrics.stale_attachments.set(cleaner.watched() as i64);
+    let snap = if released { Snapshot::read(host, &w.store)? } else { snap };
+    shared.inventory.set(snap);
+    Ok(())
+}
+
+/// Releases `due` under the store lock; whether anything was attempted.
+/// A round that cannot take the lock is skipped (logged, counted, and kept
+/// for `/healthz`); the attachments stay watched and are tried next round.
+fn release(shared: &Shared, cleaner: &mut Cleaner, due: &[String], host: &mut Netlink) -> bool {
+    let done = match cleaner.release(due, host) {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::warn!(error = %crate::chain(&e), due = due.len(), "cleanup round skipped: no store lock");
+            shared.metrics.cleanup_lock_timeouts.inc();
+            shared.health.cleanup_blocked();
+            return false;
+        }
+    };
+    shared.health.cleanup_unblocked();
+    for (key, outcome) in done {
+        let result = match outcome {
             Ok(Outcome::Released) => "released",
             Ok(Outcome::Skipped) => "skipped",
             Err(e) => {
@@ -92,9 +117,5 @@ fn refresh(
         };
         shared.metrics.cleanup_releases.get_or_create(&vec![("result", result.to_owned())]).inc();
     }
-    shared.stale_watched.store(cleaner.watched(), std::sync::atomic::Ordering::Relaxed);
-    shared.metrics.stale_attachments.set(cleaner.watched() as i64);
-    let snap = if released { Snapshot::read(host, &w.store)? } else { snap };
-    shared.inventory.set(snap);
-    Ok(())
+    true
 }

@@ -20,7 +20,8 @@ pub fn error(e: &DatapathError) -> CniError {
         | DatapathError::UplinkConflict { .. } => ErrorCode::InvalidConfig,
         DatapathError::Full { .. }
         | DatapathError::VlanFull { .. }
-        | DatapathError::TableFull { .. } => ErrorCode::TryAgainLater,
+        | DatapathError::TableFull { .. }
+        | DatapathError::LockTimeout(_) => ErrorCode::TryAgainLater,
         DatapathError::MacInUse { .. } => ErrorCode::MacInUse,
         _ => ErrorCode::Io,
     };

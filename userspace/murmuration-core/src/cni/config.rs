@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -20,6 +21,10 @@ use super::types::{ContainerId, IfName, InvalidValue, MacAddr, PciAddress, VlanI
 use super::version::CniVersion;
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/murmuration";
+/// How long a delegated IPAM plugin may run before it is killed.
+pub const DEFAULT_IPAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest `ipamTimeoutSeconds` / `lockTimeoutSeconds` accepted.
+const MAX_TIMEOUT_SECONDS: f64 = 3600.0;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +59,8 @@ struct RawConf {
     ipam: Option<Map<String, Value>>,
     #[serde(default)]
     ipam_in_process: bool,
+    ipam_timeout_seconds: Option<f64>,
+    lock_timeout_seconds: Option<f64>,
     dns: Option<Dns>,
     #[serde(default)]
     runtime_config: RawRuntimeConfig,
@@ -171,6 +178,12 @@ pub struct NetConf {
     pub log_level: Option<String>,
     pub log_file: Option<PathBuf>,
     pub ipam: Option<IpamConf>,
+    /// `ipamTimeoutSeconds`: a delegated IPAM call is killed after this long.
+    pub ipam_timeout: Duration,
+    /// `lockTimeoutSeconds`: the longest wait for any state lock (default:
+    /// three IPAM timeouts, since a holder may be running an IPAM ADD and
+    /// then its rollback's IPAM DEL).
+    pub lock_timeout: Duration,
     pub dns: Dns,
     pub runtime: RuntimeConfig,
     pub capabilities: BTreeMap<String, bool>,
@@ -224,6 +237,16 @@ impl NetConf {
                 .map_err(|_| bad_msg(format!("mode {m:?}: expected sriov, vlan or veth")))?,
         };
         let prev_result = raw.prev_result.as_ref().map(CniResult::from_value).transpose()?;
+        let ipam_timeout = raw
+            .ipam_timeout_seconds
+            .map(|s| timeout("ipamTimeoutSeconds", s))
+            .transpose()?
+            .unwrap_or(DEFAULT_IPAM_TIMEOUT);
+        let lock_timeout = raw
+            .lock_timeout_seconds
+            .map(|s| timeout("lockTimeoutSeconds", s))
+            .transpose()?
+            .unwrap_or(ipam_timeout * 3);
         Ok(Self {
             version,
             name: name.to_owned(),
@@ -238,6 +261,8 @@ impl NetConf {
             log_level: raw.log_level.clone(),
             log_file: raw.log_file.clone(),
             ipam: raw.ipam.as_ref().map(|m| parse_ipam(m, raw.ipam_in_process)).transpose()?,
+            ipam_timeout,
+            lock_timeout,
             dns: raw.dns.clone().unwrap_or_default(),
             runtime: parse_runtime(&raw.runtime_config)?,
             capabilities: raw.capabilities.clone(),
@@ -261,8 +286,9 @@ impl NetConf {
             return Err(first);
         };
         const IDENTITY: [&str; 4] = ["cniVersion", "name", "type", "dataDir"];
+        const BOUNDS: [&str; 2] = ["ipamTimeoutSeconds", "lockTimeoutSeconds"];
         let with_ipam: Vec<&str> =
-            IDENTITY.iter().copied().chain(["ipam", "ipamInProcess"]).collect();
+            IDENTITY.iter().copied().chain(["ipam", "ipamInProcess"]).chain(BOUNDS).collect();
         let with_pins: Vec<&str> = with_ipam.iter().copied().chain(["bpfPinRoot"]).collect();
         for keys in [with_pins, with_ipam, IDENTITY.to_vec()] {
             let reduced: Map<String, Value> = full
@@ -318,6 +344,15 @@ fn parse_device(raw: &RawConf) -> Result<Option<PciAddress>, CniError> {
         .collect::<Result<_, _>>()
         .map_err(bad)?;
     Ok(parsed.into_iter().next())
+}
+
+/// A positive number of seconds, at most an hour.
+fn timeout(key: &str, secs: f64) -> Result<Duration, CniError> {
+    if secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECONDS {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(bad_msg(format!("{key} {secs}: must be more than 0 and at most {MAX_TIMEOUT_SECONDS}")))
+    }
 }
 
 fn parse_unicast_mac(s: &str) -> Result<MacAddr, CniError> {

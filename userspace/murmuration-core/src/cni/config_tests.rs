@@ -112,12 +112,34 @@ fn invalid_values_are_code_7() {
         json!({"ipam": {"type": "host-local"}, "ipamInProcess": true}),
         json!({"vlan": "100"}),
         json!({"name": "bad name"}),
+        json!({"ipamTimeoutSeconds": 0}),
+        json!({"ipamTimeoutSeconds": -1}),
+        json!({"ipamTimeoutSeconds": 3601}),
+        json!({"ipamTimeoutSeconds": "30"}),
+        json!({"lockTimeoutSeconds": 0}),
+        json!({"lockTimeoutSeconds": 1e300}),
     ];
     for extra in cases {
         let got = parse(with(extra.clone()));
         assert_eq!(got.map(|_| ()).unwrap_err().code, 7, "{extra} accepted or wrong code");
     }
     assert_eq!(parse(json!({"cniVersion": "1.1.0"})).unwrap_err().code, 7);
+}
+
+#[test]
+fn timeouts_default_and_the_lock_bound_follows_the_ipam_bound() {
+    let c = parse(base()).expect("valid");
+    assert_eq!(c.ipam_timeout, DEFAULT_IPAM_TIMEOUT);
+    assert_eq!(c.lock_timeout, DEFAULT_IPAM_TIMEOUT * 3);
+    let c = parse(with(json!({"ipamTimeoutSeconds": 1.5}))).expect("valid");
+    assert_eq!(c.ipam_timeout, Duration::from_millis(1500));
+    assert_eq!(c.lock_timeout, Duration::from_millis(4500));
+    let c =
+        parse(with(json!({"ipamTimeoutSeconds": 2, "lockTimeoutSeconds": 0.25}))).expect("valid");
+    assert_eq!(
+        (c.ipam_timeout, c.lock_timeout),
+        (Duration::from_secs(2), Duration::from_millis(250))
+    );
 }
 
 #[test]
@@ -225,6 +247,9 @@ fn del_tolerates_invalid_values_but_not_garbage() {
     let pins = with(json!({"vlan": 5000, "bpfPinRoot": 5}));
     let (c, _) = NetConf::parse_for_del(&serde_json::to_vec(&pins).expect("json")).expect("DEL");
     assert_eq!(c.name, "net-a", "a wrong-typed key DEL does not need is dropped too");
+    let bounded = with(json!({"vlan": 5000, "lockTimeoutSeconds": 0.5}));
+    let (c, _) = NetConf::parse_for_del(&serde_json::to_vec(&bounded).expect("json")).expect("DEL");
+    assert_eq!(c.lock_timeout, Duration::from_millis(500), "DEL keeps its lock bound");
     let old = serde_json::to_vec(&json!({"cniVersion": "9.0.0", "name": "n"})).expect("json");
     assert_eq!(NetConf::parse_for_del(&old).unwrap_err().code, 1);
 }

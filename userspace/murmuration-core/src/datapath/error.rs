@@ -89,6 +89,8 @@ pub enum DatapathError {
          for {asked} (an uplink-wide setting: give every network on the uplink the same value)"
     )]
     UplinkConflict { uplink: String, key: &'static str, running: String, asked: String },
+    #[error(transparent)]
+    LockTimeout(crate::state::LockTimeout),
     #[error("invalid port: {reason}")]
     InvalidPort { reason: &'static str },
     #[error("{what} is missing from the eBPF object")]

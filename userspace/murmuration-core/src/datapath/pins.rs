@@ -51,7 +51,7 @@ impl PinDir {
                 Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(DatapathError::io("opening", &path)(e)),
             };
-            let lock = sys::lock_exclusive(file)?;
+            let lock = sys::lock_exclusive(file, &path)?;
             // The last DEL may have removed the directory while we waited.
             if sys::same_inode(&lock, &path) {
                 return Ok(Some(Self { root: root.to_owned(), path, _lock: lock }));

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use nix::mount::{MsFlags, mount};
 use nix::sys::statfs::{BPF_FS_MAGIC, statfs};
 use nix::time::{ClockId, clock_gettime};
@@ -43,9 +43,14 @@ pub fn mount_bpffs(target: &Path) -> Result<(), DatapathError> {
         .map_err(DatapathError::os("mounting bpffs"))
 }
 
-/// Blocks until an exclusive lock on `file` is held; released on drop.
-pub fn lock_exclusive(file: File) -> Result<Flock<File>, DatapathError> {
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| DatapathError::os("flock")(e))
+/// Waits (bounded, see `state::lock`) for an exclusive lock on `file`
+/// opened from `path`; released on drop.
+pub fn lock_exclusive(file: File, path: &Path) -> Result<Flock<File>, DatapathError> {
+    use crate::state::lock::{DEFAULT_LOCK_TIMEOUT, FlockError, flock_bounded};
+    flock_bounded(file, path, true, DEFAULT_LOCK_TIMEOUT).map_err(|e| match e {
+        FlockError::Timeout(t) => DatapathError::LockTimeout(t),
+        FlockError::Os { source, .. } => DatapathError::os("flock")(source),
+    })
 }
 
 /// A random, non-zero port cookie from the kernel's CSPRNG.

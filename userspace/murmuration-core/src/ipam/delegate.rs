@@ -6,13 +6,17 @@
 //! stop at 1.0.0), the config is sent with the newest version both sides
 //! know, and verbs the delegate cannot have (CHECK before 0.4.0, STATUS and GC
 //! before 1.1.0) are not sent.
+//!
+//! Every exec is bounded by `ipamTimeoutSeconds` ([`IpamEnv::timeout`]): a
+//! plugin that has not answered by then is killed by PID and reaped, and the
+//! call fails with code 11 (try again later); see [`super::child`].
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command as Process, Stdio};
+use std::process::Command as Process;
 
 use serde_json::Value;
 
+use super::child::{self, ChildError};
 use super::versions::negotiate;
 use super::{Invocation, Ipam, IpamEnv};
 use crate::cni::env::Command;
@@ -79,31 +83,28 @@ impl Delegated {
         env: &[(&str, &str)],
         stdin: &[u8],
     ) -> Result<Vec<u8>, CniError> {
-        let exec_err = |e: std::io::Error| {
-            CniError::new(ErrorCode::IpamExec, format!("cannot run IPAM plugin {}", bin.display()))
-                .with_details(e.to_string())
-        };
-        let mut child = Process::new(bin)
-            .env_clear()
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(exec_err)?;
-        if let Some(mut pipe) = child.stdin.take() {
-            // A delegate may answer without reading stdin (Go plugins do for
-            // VERSION) and exit first; its exit status and stdout decide.
-            match pipe.write_all(stdin) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(exec_err(e)),
-                _ => {}
-            }
-        }
-        let out = child.wait_with_output().map_err(exec_err)?;
+        let mut cmd = Process::new(bin);
+        cmd.env_clear().envs(env.iter().copied());
+        let out = child::run(cmd, stdin, self.env.timeout).map_err(|e| self.exec_error(bin, &e))?;
         if out.status.success() {
             return Ok(out.stdout);
         }
         Err(delegate_error(&self.kind, &out.stdout))
+    }
+
+    /// A hung plugin is "try again later" (11); one that cannot run is 104.
+    fn exec_error(&self, bin: &std::path::Path, e: &ChildError) -> CniError {
+        match e {
+            ChildError::TimedOut { .. } => {
+                CniError::new(ErrorCode::TryAgainLater, format!("IPAM plugin {}: {e}", self.kind))
+                    .with_details("the plugin hung; raise ipamTimeoutSeconds if it is only slow")
+            }
+            _ => CniError::new(
+                ErrorCode::IpamExec,
+                format!("cannot run IPAM plugin {}", bin.display()),
+            )
+            .with_details(crate::cni::error::chain(e)),
+        }
     }
 }
 

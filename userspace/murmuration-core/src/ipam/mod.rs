@@ -6,12 +6,14 @@
 //! ([`StaticIpam`]), which saves an exec per ADD. Another in-process
 //! implementation only has to implement [`Ipam`] and be chosen in [`for_conf`].
 
+mod child;
 mod delegate;
 mod static_ipam;
 mod versions;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::cni::config::NetConf;
 use crate::cni::env::Command;
@@ -48,6 +50,8 @@ pub trait Ipam {
 pub struct IpamEnv {
     pub cni_path: Vec<PathBuf>,
     pub cache_dir: PathBuf,
+    /// Each exec of the plugin is killed after this long (`ipamTimeoutSeconds`).
+    pub timeout: Duration,
 }
 
 /// Picks the IPAM for a network, or `None` when the config has no `ipam`.
@@ -56,7 +60,11 @@ pub fn for_conf(conf: &NetConf, cni_path: &[PathBuf]) -> Option<Box<dyn Ipam>> {
     if ipam.in_process {
         return Some(Box::new(StaticIpam));
     }
-    let env = IpamEnv { cni_path: cni_path.to_vec(), cache_dir: cache_dir(&conf.data_dir) };
+    let env = IpamEnv {
+        cni_path: cni_path.to_vec(),
+        cache_dir: cache_dir(&conf.data_dir),
+        timeout: conf.ipam_timeout,
+    };
     Some(Box::new(Delegated::new(&ipam.kind, env)))
 }
 

@@ -37,7 +37,7 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     fn store(&self) -> Store {
-        Store::new(&self.conf.data_dir)
+        Store::new(&self.conf.data_dir).with_lock_timeout(self.conf.lock_timeout)
     }
 
     fn ipam(&self) -> Option<Box<dyn Ipam>> {
@@ -51,8 +51,10 @@ impl Call<'_> {
     }
 }
 
+/// A lock that stayed busy is "try again later" (11); anything else is 103.
 pub(crate) fn state_error(e: &StateError) -> CniError {
-    CniError::new(ErrorCode::State, chain(e))
+    let code = if e.is_lock_timeout() { ErrorCode::TryAgainLater } else { ErrorCode::State };
+    CniError::new(code, chain(e))
 }
 
 fn netns_error(e: &NetNsError) -> CniError {

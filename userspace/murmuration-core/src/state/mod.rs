@@ -8,6 +8,10 @@
 //! - `store.lock`: shared by ADD/DEL/CHECK, exclusive for GC and the daemon's
 //!   cleanup, which walk every record.
 //!
+//! Every lock is waited for at most the store's lock timeout
+//! ([`Store::with_lock_timeout`], default [`lock::DEFAULT_LOCK_TIMEOUT`]);
+//! then [`StateError::LockTimeout`] names the lock and its holders.
+//!
 //! Durability: records are replaced by write + rename, so a crashed plugin
 //! never leaves a half-written record. They are not fsynced: every record
 //! describes kernel objects (namespaces, veths, VF settings) that do not
@@ -16,14 +20,18 @@
 //! deterministic names and the runtime's config; GC and the daemon drop
 //! unreadable records). Skipping fsync takes about 1 ms off every ADD here.
 
+pub mod lock;
 mod record;
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
+
+pub use lock::{DEFAULT_LOCK_TIMEOUT, LockTimeout};
 
 pub use record::{DatapathRecord, NetdevState, PodRef, Record, VfRecord, current_boot_id};
 
@@ -43,6 +51,15 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(transparent)]
+    LockTimeout(LockTimeout),
+}
+
+impl StateError {
+    /// A lock was not free within the bound: a caller may try again later.
+    pub fn is_lock_timeout(&self) -> bool {
+        matches!(self, Self::LockTimeout(_))
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
@@ -69,11 +86,19 @@ pub struct Lock(#[allow(dead_code)] Flock<File>);
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    lock_timeout: Duration,
 }
 
 impl Store {
     pub fn new(data_dir: &Path) -> Self {
-        Self { root: data_dir.to_owned() }
+        Self { root: data_dir.to_owned(), lock_timeout: DEFAULT_LOCK_TIMEOUT }
+    }
+
+    /// Waits at most `timeout` for each lock.
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -100,32 +125,31 @@ impl Store {
         }
     }
 
-    fn lock_file(&self, path: PathBuf, arg: FlockArg) -> Result<Lock, StateError> {
+    fn lock_file(&self, path: PathBuf, exclusive: bool) -> Result<Lock, StateError> {
         let dir = path.parent().unwrap_or(&self.root);
         let open =
             || OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path);
         let f = Self::in_dir(dir, open).map_err(io_err(&path))?;
-        Flock::lock(f, arg).map(Lock).map_err(|(_, e)| StateError::Io { path, source: e.into() })
+        lock::flock_bounded(f, &path, exclusive, self.lock_timeout).map(Lock).map_err(|e| match e {
+            lock::FlockError::Timeout(t) => StateError::LockTimeout(t),
+            lock::FlockError::Os { source, .. } => StateError::Io { path, source: source.into() },
+        })
     }
 
     /// Takes the store lock: shared for single-attachment verbs, exclusive for GC.
     pub fn lock_store(&self, exclusive: bool) -> Result<Lock, StateError> {
-        let arg = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
-        self.lock_file(self.root.join("store.lock"), arg)
+        self.lock_file(self.root.join("store.lock"), exclusive)
     }
 
     /// Serializes every verb on one attachment.
     pub fn lock_attachment(&self, id: &AttachmentId) -> Result<Lock, StateError> {
-        self.lock_file(self.lock_path(id), FlockArg::LockExclusive)
+        self.lock_file(self.lock_path(id), true)
     }
 
     /// Serializes every change to one device (an SR-IOV VF, by PCI address),
     /// whichever attachment makes it.
     pub fn lock_device(&self, pci: &str) -> Result<Lock, StateError> {
-        self.lock_file(
-            self.root.join("locks").join(format!("dev-{pci}.lock")),
-            FlockArg::LockExclusive,
-        )
+        self.lock_file(self.root.join("locks").join(format!("dev-{pci}.lock")), true)
     }
 
     pub fn load(&self, id: &AttachmentId) -> Result<Option<Record>, StateError> {

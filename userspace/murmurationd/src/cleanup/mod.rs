@@ -1,8 +1,10 @@
-//! Cleanup of attachments whose pod namespace is gone without a DEL.
+//! Cleanup of attachments whose pod is provably gone without a DEL.
 //!
-//! [`plan`] decides (pure); [`Cleaner`] keeps the grace timers and performs
-//! releases through `murmuration_core::ops::release`, the same path as DEL
-//! and GC, under the exclusive store lock as GC takes it.
+//! [`plan`] decides (pure) from evidence `inventory::attachments` gathers;
+//! [`Cleaner`] keeps the grace timers and performs releases through
+//! `murmuration_core::ops::release`, the same path as DEL and GC, under the
+//! exclusive store lock as GC takes it. That lock is waited for at most
+//! `[cleanup] lock_timeout_seconds`; a round that cannot get it is skipped.
 
 mod plan;
 
@@ -17,7 +19,7 @@ use murmuration_core::netlink::{Netlink, NetlinkError};
 use murmuration_core::ops;
 use murmuration_core::state::{StateError, Store};
 
-pub use plan::{Action, Observed, Seen, plan};
+pub use plan::{Action, Evidence, HostSide, Liveness, NetnsPath, Observed, Seen, liveness, plan};
 
 use crate::inventory::{AttachmentView, attachments};
 
@@ -49,7 +51,11 @@ pub struct Cleaner {
     stale_since: BTreeMap<String, Duration>,
 }
 
+/// The results of one round's releases, by attachment key.
+pub type Released = Vec<(String, Result<Outcome, CleanupError>)>;
+
 impl Cleaner {
+    /// `store` carries the bound on the store lock wait.
     pub fn new(store: Store, cni_path: Vec<PathBuf>, grace: Duration) -> Self {
         Self { store, cni_path, grace, stale_since: BTreeMap::new() }
     }
@@ -61,10 +67,8 @@ impl Cleaner {
 
     /// Plans against `seen` and applies the timer actions; returns the keys to release.
     pub fn observe(&mut self, now: Duration, seen: &[AttachmentView]) -> Vec<String> {
-        let seen: Vec<Seen> = seen
-            .iter()
-            .map(|a| Seen { key: a.key.clone(), netns_present: a.netns_present })
-            .collect();
+        let seen: Vec<Seen> =
+            seen.iter().map(|a| Seen { key: a.key.clone(), liveness: a.liveness }).collect();
         let actions = plan(&Observed {
             now,
             grace: self.grace,
@@ -75,7 +79,7 @@ impl Cleaner {
         for a in actions {
             match a {
                 Action::Watch { key, since } => {
-                    tracing::info!(attachment = %key, grace = ?self.grace, "pod namespace gone; waiting out the grace period");
+                    tracing::info!(attachment = %key, grace = ?self.grace, "pod gone; waiting out the grace period");
                     self.stale_since.insert(key, since);
                 }
                 Action::Forget { key } => {
@@ -87,13 +91,20 @@ impl Cleaner {
         release
     }
 
-    /// Releases one attachment (blocking: takes the store lock exclusively).
-    pub fn release(&mut self, key: &str, host: &mut Netlink) -> Result<Outcome, CleanupError> {
-        let outcome = release_one(&self.store, &self.cni_path, key, host);
-        if !matches!(outcome, Err(CleanupError::Release { .. })) {
-            self.stale_since.remove(key);
+    /// Releases `keys` under one exclusive store lock (blocking, bounded).
+    /// `Err` when the lock could not be taken: nothing was done this round.
+    pub fn release(&mut self, keys: &[String], host: &mut Netlink) -> Result<Released, StateError> {
+        let lock = self.store.lock_store(true)?;
+        let mut done = Vec::new();
+        for key in keys {
+            let outcome = release_one(&self.store, &self.cni_path, key, host);
+            if !matches!(outcome, Err(CleanupError::Release { .. })) {
+                self.stale_since.remove(key);
+            }
+            done.push((key.clone(), outcome));
         }
-        outcome
+        self.store.sweep_locks(&lock);
+        Ok(done)
     }
 }
 
@@ -103,13 +114,13 @@ fn release_one(
     key: &str,
     host: &mut Netlink,
 ) -> Result<Outcome, CleanupError> {
-    let lock = store.lock_store(true)?;
     let (records, _) = store.list();
     let Some(rec) = records.into_iter().find(|r| attachments::key(r) == key) else {
         return Ok(Outcome::Skipped);
     };
     // Re-checked under the lock: a runtime may have reused the path.
-    if rec.netns.as_deref().is_none_or(attachments::netns_present) {
+    let now = attachments::evidence(&rec, |name| !matches!(host.link_by_name(name), Ok(None)));
+    if liveness(now) != Liveness::Gone {
         return Ok(Outcome::Skipped);
     }
     let conf = NetConf::parse(rec.config.get().as_bytes())
@@ -121,14 +132,13 @@ fn release_one(
     )]
     .into();
     let errors = ops::release(&rec, store, host, ipam.as_deref(), &vars);
-    store.sweep_locks(&lock);
     if errors.is_empty() {
         tracing::info!(
             attachment = key,
             pod_namespace = rec.pod.namespace.as_deref().unwrap_or(""),
             pod_name = rec.pod.name.as_deref().unwrap_or(""),
             network = %rec.network,
-            "released a stale attachment (namespace gone, no DEL)"
+            "released a stale attachment (pod gone, no DEL)"
         );
         Ok(Outcome::Released)
     } else {

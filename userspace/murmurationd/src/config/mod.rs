@@ -71,6 +71,7 @@ pub struct Config {
     pub state: StateConfig,
     pub inventory: InventoryConfig,
     pub cleanup: CleanupConfig,
+    pub health: HealthConfig,
     pub ptp: PtpConfig,
     pub phc: PhcConfig,
     /// `[[prober]]` entries: timestamped UDP round trips.
@@ -144,13 +145,31 @@ impl Default for InventoryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct CleanupConfig {
     pub enabled: bool,
-    /// How long an attachment's namespace must stay gone before it is released.
+    /// How long an attachment must stay provably gone before it is released.
     pub grace_period_seconds: Seconds,
+    /// How long a round waits for the exclusive store lock before it is
+    /// skipped (the plugin's verbs hold it shared, GC exclusively).
+    pub lock_timeout_seconds: Seconds,
 }
 
 impl Default for CleanupConfig {
     fn default() -> Self {
-        Self { enabled: true, grace_period_seconds: secs(60.0) }
+        Self { enabled: true, grace_period_seconds: secs(60.0), lock_timeout_seconds: secs(2.0) }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// `/healthz` fails when a refresh round (inventory and cleanup) has run
+    /// this long, when cleanup has been kept from the store lock this long,
+    /// or when the inventory is older than `resync_seconds` plus this.
+    pub stuck_seconds: Seconds,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self { stuck_seconds: secs(120.0) }
     }
 }
 

@@ -21,6 +21,8 @@ fn empty_file_gives_defaults() {
     assert_eq!(c.http.listen.to_string(), "127.0.0.1:9465");
     assert!(c.cleanup.enabled);
     assert_eq!(c.cleanup.grace_period_seconds.get(), Duration::from_secs(60));
+    assert_eq!(c.cleanup.lock_timeout_seconds.get(), Duration::from_secs(2));
+    assert_eq!(c.health.stuck_seconds.get(), Duration::from_secs(120));
     assert!(!c.ptp.enabled);
 }
 
@@ -41,6 +43,9 @@ fn full_file_parses() {
         [cleanup]
         enabled = false
         grace_period_seconds = 2.5
+        lock_timeout_seconds = 0.5
+        [health]
+        stuck_seconds = 10
         [ptp]
         enabled = true
         ptp4l_socket = "/run/p"
@@ -54,6 +59,8 @@ fn full_file_parses() {
     assert_eq!(c.http.listen.port(), 9999);
     assert_eq!(c.state.cni_path.len(), 2);
     assert_eq!(c.cleanup.grace_period_seconds.get(), Duration::from_millis(2500));
+    assert_eq!(c.cleanup.lock_timeout_seconds.get(), Duration::from_millis(500));
+    assert_eq!(c.health.stuck_seconds.get(), Duration::from_secs(10));
     assert_eq!(c.ptp.domain, 24);
     assert_eq!(c.ptp.locked_port_states.len(), 2);
 }
@@ -69,6 +76,8 @@ fn unknown_keys_are_refused_by_name() {
 fn bad_values_are_refused() {
     assert!(err_text("[cleanup]\ngrace_period_seconds = 0").contains("positive"));
     assert!(err_text("[cleanup]\ngrace_period_seconds = -1").contains("positive"));
+    assert!(err_text("[cleanup]\nlock_timeout_seconds = 0").contains("positive"));
+    assert!(err_text("[health]\nstuck_seconds = 0").contains("positive"));
     assert!(err_text("[http]\nlisten = \"nowhere\"").contains("listen"));
     assert!(err_text("[ptp]\ndomain = 300").contains("domain"));
     assert!(err_text("[ptp]\nlocked_port_states = [\"SLAVISH\"]").contains("SLAVISH"));

@@ -2,12 +2,16 @@
 //! the links they own.
 
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::path::Path;
 
+use murmuration_core::cni::config::Mode;
 use murmuration_core::state::{DatapathRecord, Record, Store};
+use murmuration_core::sysfs::Sysfs;
 use serde::Serialize;
 
 use super::links::{Counters, LinkView};
+use crate::cleanup::{Evidence, HostSide, Liveness, NetnsPath, liveness};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttachmentView {
@@ -21,8 +25,11 @@ pub struct AttachmentView {
     pub pod_name: Option<String>,
     pub host_ifname: Option<String>,
     pub netns: Option<String>,
-    /// Whether the pod's namespace still exists (`None`: the record has no path).
+    /// Whether the namespace path can be stat'ed here (`None`: the record has none).
     pub netns_present: Option<bool>,
+    /// What cleanup judges by (see `cleanup::plan`).
+    pub evidence: Evidence,
+    pub liveness: Liveness,
     /// The host-side link's index, when it exists.
     pub host_link: Option<u32>,
     /// The host end's counters; rx here is what the pod sent.
@@ -36,14 +43,41 @@ pub fn key(rec: &Record) -> String {
     format!("{}@{}", rec.container_id, rec.ifname)
 }
 
-/// A namespace path counts as present while it can be stat'ed: `ip netns del`
-/// and runtimes unlink the bind mount, and `/proc/<pid>/ns/net` goes with its process.
-pub fn netns_present(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok()
+/// A path that can be stat'ed is present. One that cannot is *removed* only
+/// when its directory can be listed here and it is not under `/proc`: a
+/// `/proc/<pid>` of another PID namespace, or a directory this mount
+/// namespace does not show, says nothing about the pod.
+pub fn netns_path(path: Option<&Path>) -> NetnsPath {
+    let Some(path) = path else { return NetnsPath::Unrecorded };
+    match std::fs::metadata(path) {
+        Ok(_) => NetnsPath::Present,
+        Err(e)
+            if e.kind() == ErrorKind::NotFound
+                && !path.starts_with("/proc")
+                && path.parent().is_some_and(|d| std::fs::read_dir(d).is_ok()) =>
+        {
+            NetnsPath::Removed
+        }
+        Err(_) => NetnsPath::Unseen,
+    }
+}
+
+/// Gathers the evidence for `rec`; `host_link(name)` says whether the host
+/// namespace has a link of that name.
+pub fn evidence(rec: &Record, mut host_link: impl FnMut(&str) -> bool) -> Evidence {
+    let host = match (rec.mode, &rec.host_ifname, &rec.vf) {
+        (Mode::Veth, Some(name), _) => HostSide::VethHostEnd { present: host_link(name) },
+        (Mode::Sriov, _, Some(vf)) if !vf.userspace => {
+            HostSide::VfNetdev { in_host: Sysfs::new("/sys").netdev(&vf.pci).is_some() }
+        }
+        _ => HostSide::Nothing,
+    };
+    Evidence { path: netns_path(rec.netns.as_deref()), host }
 }
 
 pub fn view(rec: &Record, links: &HashMap<&str, &LinkView>) -> AttachmentView {
     let host = rec.host_ifname.as_deref().and_then(|n| links.get(n));
+    let evidence = evidence(rec, |name| links.contains_key(name));
     AttachmentView {
         key: key(rec),
         container_id: rec.container_id.to_string(),
@@ -54,7 +88,9 @@ pub fn view(rec: &Record, links: &HashMap<&str, &LinkView>) -> AttachmentView {
         pod_name: rec.pod.name.clone(),
         host_ifname: rec.host_ifname.clone(),
         netns: rec.netns.as_ref().map(|p| p.display().to_string()),
-        netns_present: rec.netns.as_deref().map(netns_present),
+        netns_present: rec.netns.as_ref().map(|_| evidence.path == NetnsPath::Present),
+        liveness: liveness(evidence),
+        evidence,
         host_link: host.map(|l| l.index),
         host_stats: host.map(|l| l.stats),
         datapath: rec.datapath.clone(),

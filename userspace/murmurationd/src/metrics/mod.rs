@@ -42,6 +42,7 @@ pub struct Metrics {
     pub cni_operations: Family<Labels, Counter>,
     pub cni_duration: Family<Labels, Histogram, fn() -> Histogram>,
     pub cleanup_releases: Family<Labels, Counter>,
+    pub cleanup_lock_timeouts: Counter,
     pub stale_attachments: Gauge,
     pub netlink_events: Counter,
     pub inventory_refreshes: Counter,
@@ -77,6 +78,7 @@ impl Metrics {
             cni_operations: Family::default(),
             cni_duration: Family::new_with_constructor(seconds_histogram),
             cleanup_releases: Family::default(),
+            cleanup_lock_timeouts: Counter::default(),
             stale_attachments: Gauge::default(),
             netlink_events: Counter::default(),
             inventory_refreshes: Counter::default(),
@@ -155,8 +157,13 @@ impl Metrics {
             self.cleanup_releases.clone(),
         );
         r.register(
+            "murmuration_cleanup_lock_timeouts",
+            "Cleanup rounds skipped because the store lock stayed busy",
+            self.cleanup_lock_timeouts.clone(),
+        );
+        r.register(
             "murmuration_stale_attachments",
-            "Attachments whose namespace is gone, waiting out the grace period",
+            "Attachments whose pod is provably gone, waiting out the grace period",
             self.stale_attachments.clone(),
         );
         self.register_ptp(r);

@@ -195,10 +195,15 @@ impl World {
 
     /// The plugin's ADD, through the core's entry point, inside the node namespace.
     pub fn add(&self, pod: &Netns, cid: &str, conf: &Value, pod_name: &str) -> Value {
+        self.add_at(&pod.path(), cid, conf, pod_name)
+    }
+
+    /// ADD with `CNI_NETNS` = `netns` (e.g. `/proc/<pid>/ns/net`, as some runtimes pass it).
+    pub fn add_at(&self, netns: &Path, cid: &str, conf: &Value, pod_name: &str) -> Value {
         let vars: HashMap<String, String> = [
             ("CNI_COMMAND", "ADD".to_owned()),
             ("CNI_CONTAINERID", cid.to_owned()),
-            ("CNI_NETNS", pod.path().display().to_string()),
+            ("CNI_NETNS", netns.display().to_string()),
             ("CNI_IFNAME", "eth0".to_owned()),
             ("CNI_PATH", CNI_BIN_DIR.to_owned()),
             (
@@ -223,6 +228,22 @@ impl World {
 
     /// Writes a daemon config and starts the daemon in the node namespace.
     pub fn daemon(&self, port: u16, extra: &str) -> Proc {
+        self.daemon_with(port, extra, &[])
+    }
+
+    /// The daemon in a PID namespace (and `/proc`) of its own, as in a
+    /// DaemonSet without `hostPID`: `/proc/<pid>` of the test's processes
+    /// does not exist there.
+    pub fn daemon_in_own_pid_ns(&self, port: u16, extra: &str) -> Proc {
+        self.daemon_with(
+            port,
+            extra,
+            &["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"],
+        )
+    }
+
+    /// `wrapper` (a command that execs or forks its arguments) runs the daemon.
+    fn daemon_with(&self, port: u16, extra: &str, wrapper: &[&str]) -> Proc {
         let cfg = self.tmp.path().join("murmurationd.toml");
         let text = format!(
             "[log]\nlevel = \"debug\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[state]\n\
@@ -231,11 +252,13 @@ impl World {
         );
         std::fs::write(&cfg, text).expect("write config");
         let cfg_s = cfg.display().to_string();
+        let mut argv: Vec<&str> = wrapper.to_vec();
+        argv.extend([DAEMON, "--config", &cfg_s]);
         let mut p = Proc::spawn_in(
             &self.node,
             "murmurationd",
-            DAEMON,
-            &["--config", &cfg_s],
+            argv[0],
+            &argv[1..],
             &self.tmp.path().join("murmurationd.log"),
         );
         let addr = format!("127.0.0.1:{port}");
