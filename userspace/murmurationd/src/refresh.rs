@@ -1,6 +1,7 @@
 //! The inventory loop: re-read links and records when netlink reports a
 //! change (coalesced) or the resync timer fires, then let the cleaner act.
 
+use crate::metrics::label::Lv;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -115,7 +116,11 @@ fn release(shared: &Shared, cleaner: &mut Cleaner, due: &[String], host: &mut Ne
                 "error"
             }
         };
-        shared.metrics.cleanup_releases.get_or_create(&vec![("result", result.to_owned())]).inc();
+        shared
+            .metrics
+            .cleanup_releases
+            .get_or_create(&vec![("result", Lv::from(result.to_owned()))])
+            .inc();
     }
     true
 }

@@ -4,6 +4,7 @@
 //! bounded by the attachments on the node times `direction` (2) and `reason`
 //! (the datapath's fixed drop reasons).
 
+use super::label::Lv;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,17 +40,17 @@ struct Port<'a> {
     latency: PortLatency,
 }
 
-type Lbl<'a> = Vec<(&'static str, &'a str)>;
+type Lbl<'a> = Vec<(&'static str, Lv<&'a str>)>;
 
 impl Port<'_> {
     fn labels(&self, dir: usize) -> Lbl<'_> {
         let a = self.view;
         vec![
-            ("network", a.network.as_str()),
-            ("pod_namespace", a.pod_namespace.as_deref().unwrap_or("")),
-            ("pod_name", a.pod_name.as_deref().unwrap_or("")),
-            ("ifname", a.ifname.as_str()),
-            ("direction", DIRECTIONS[dir]),
+            ("network", Lv(a.network.as_str())),
+            ("pod_namespace", Lv(a.pod_namespace.as_deref().unwrap_or(""))),
+            ("pod_name", Lv(a.pod_name.as_deref().unwrap_or(""))),
+            ("ifname", Lv(a.ifname.as_str())),
+            ("direction", Lv(DIRECTIONS[dir])),
         ]
     }
 
@@ -89,7 +90,7 @@ impl FastPathCollector {
 
     fn error(&self, dir: &std::path::Path, e: &dyn std::error::Error) {
         tracing::debug!(pins = %dir.display(), error = %crate::chain(e), "fast-path maps unreadable");
-        self.errors.get_or_create(&vec![("task", "fastpath".to_owned())]).inc();
+        self.errors.get_or_create(&vec![("task", Lv::from("fastpath".to_owned()))]).inc();
     }
 }
 
@@ -136,7 +137,7 @@ fn encode_counters(enc: &mut DescriptorEncoder, ports: &[Port<'_>]) -> Result<()
         for d in 0..2 {
             for (reason, n) in DROP_REASON_NAMES.iter().zip(p.dir(d).drops) {
                 let mut labels = p.labels(d);
-                labels.push(("reason", reason));
+                labels.push(("reason", Lv(reason)));
                 ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
             }
         }

@@ -11,12 +11,13 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
+use super::label::Lv;
 use crate::inventory::{Counters, Inventory, Snapshot};
 
 #[derive(Debug)]
 pub struct InventoryCollector(pub Arc<Inventory>);
 
-type Row<'a> = (Vec<(&'static str, &'a str)>, &'a Counters);
+type Row<'a> = (Vec<(&'static str, Lv<&'a str>)>, &'a Counters);
 
 /// (suffix, help, unit, field) of each exported counter.
 type CounterSpec = (&'static str, &'static str, Option<Unit>, fn(&Counters) -> u64);
@@ -51,7 +52,7 @@ fn gauge<'a>(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    rows: impl Iterator<Item = (Vec<(&'static str, &'a str)>, i64)>,
+    rows: impl Iterator<Item = (Vec<(&'static str, Lv<&'a str>)>, i64)>,
 ) -> Result<(), std::fmt::Error> {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (labels, v) in rows {
@@ -71,17 +72,17 @@ fn attachments(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt
         enc,
         "murmuration_attachments",
         "Attachments recorded by the plugin, by mode",
-        by_mode.into_iter().map(|(m, n)| (vec![("mode", m)], n)),
+        by_mode.into_iter().map(|(m, n)| (vec![("mode", Lv(m))], n)),
     )?;
     let rows: Vec<Row<'_>> = s
         .attachments
         .iter()
         .filter_map(|a| {
             let labels = vec![
-                ("network", a.network.as_str()),
-                ("pod_namespace", a.pod_namespace.as_deref().unwrap_or("")),
-                ("pod_name", a.pod_name.as_deref().unwrap_or("")),
-                ("ifname", a.ifname.as_str()),
+                ("network", Lv(a.network.as_str())),
+                ("pod_namespace", Lv(a.pod_namespace.as_deref().unwrap_or(""))),
+                ("pod_name", Lv(a.pod_name.as_deref().unwrap_or(""))),
+                ("ifname", Lv(a.ifname.as_str())),
             ];
             Some((labels, a.host_stats.as_ref()?))
         })
@@ -101,11 +102,14 @@ fn links(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Erro
         "murmuration_link_up",
         "1 when an uplink, PF or VLAN link is operationally up",
         infra.iter().map(|l| {
-            (vec![("ifname", l.name.as_str())], i64::from(l.oper_state.eq_ignore_ascii_case("up")))
+            (
+                vec![("ifname", Lv(l.name.as_str()))],
+                i64::from(l.oper_state.eq_ignore_ascii_case("up")),
+            )
         }),
     )?;
     let rows: Vec<Row<'_>> =
-        infra.iter().map(|l| (vec![("ifname", l.name.as_str())], &l.stats)).collect();
+        infra.iter().map(|l| (vec![("ifname", Lv(l.name.as_str()))], &l.stats)).collect();
     counter_rows(enc, "murmuration_link", "Uplink, PF or VLAN link", &rows)?;
     let vf_ids: Vec<(&str, String, &crate::inventory::VfState)> = infra
         .iter()
@@ -113,7 +117,7 @@ fn links(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Erro
         .collect();
     let vf_rows: Vec<Row<'_>> = vf_ids
         .iter()
-        .map(|(pf, id, v)| (vec![("pf", *pf), ("vf", id.as_str())], &v.stats))
+        .map(|(pf, id, v)| (vec![("pf", Lv(*pf)), ("vf", Lv(id.as_str()))], &v.stats))
         .collect();
     counter_rows(enc, "murmuration_vf", "SR-IOV VF as its PF reports it", &vf_rows)?;
     gauge(
@@ -122,7 +126,7 @@ fn links(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Erro
         "VLAN ID the PF enforces on a VF (0: none)",
         vf_ids
             .iter()
-            .map(|(pf, id, v)| (vec![("pf", *pf), ("vf", id.as_str())], i64::from(v.vlan))),
+            .map(|(pf, id, v)| (vec![("pf", Lv(*pf)), ("vf", Lv(id.as_str()))], i64::from(v.vlan))),
     )
 }
 

@@ -4,6 +4,9 @@
 
 mod fastpath;
 mod inventory;
+pub mod label;
+
+use label::Lv;
 pub mod text004;
 
 use std::sync::Arc;
@@ -18,7 +21,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::inventory::Inventory;
 
-pub type Labels = Vec<(&'static str, String)>;
+pub type Labels = Vec<(&'static str, label::Lv<String>)>;
 type FGauge = Gauge<f64, AtomicU64>;
 
 /// Latency buckets from 10 µs to 2.5 s.
@@ -123,7 +126,8 @@ impl Metrics {
             start,
         );
         let info: Family<Labels, Gauge> = Family::default();
-        info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())]).set(1);
+        info.get_or_create(&vec![("version", Lv::from(env!("CARGO_PKG_VERSION").to_owned()))])
+            .set(1);
         r.register("murmurationd_build_info", "The daemon's version (always 1)", info);
         r.register(
             "murmurationd_netlink_events",
@@ -285,15 +289,20 @@ impl Metrics {
     }
 
     pub fn task_error(&self, task: &'static str) {
-        self.task_errors.get_or_create(&vec![("task", task.to_owned())]).inc();
+        self.task_errors.get_or_create(&vec![("task", Lv::from(task.to_owned()))]).inc();
     }
 
     pub fn record_op(&self, op: &murmuration_core::oplog::OpRecord) {
         let verb = bounded_verb(&op.verb).to_owned();
         self.cni_operations
-            .get_or_create(&vec![("verb", verb.clone()), ("code", op.code.min(999).to_string())])
+            .get_or_create(&vec![
+                ("verb", Lv::from(verb.clone())),
+                ("code", Lv::from(op.code.min(999).to_string())),
+            ])
             .inc();
-        self.cni_duration.get_or_create(&vec![("verb", verb)]).observe(op.duration.as_secs_f64());
+        self.cni_duration
+            .get_or_create(&vec![("verb", Lv::from(verb))])
+            .observe(op.duration.as_secs_f64());
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod offset;
 mod sys;
 
+use crate::metrics::label::Lv;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -94,7 +95,8 @@ fn enable(ifname: &str, ts: &sys::TsInfo, policy: HwTimestamping) -> Result<bool
 fn setup_interfaces(s: &Shared, cfg: &PhcConfig) {
     let m = &s.metrics;
     for ifname in &cfg.interfaces {
-        let l = |k: &'static str, v: &str| vec![("ifname", ifname.clone()), (k, v.to_owned())];
+        let l =
+            |k: &'static str, v: &str| vec![("ifname", Lv::from(ifname.clone())), (k, Lv::from(v))];
         let ts = match sys::ts_info(ifname) {
             Ok(ts) => ts,
             Err(e) => {
@@ -103,7 +105,7 @@ fn setup_interfaces(s: &Shared, cfg: &PhcConfig) {
                 continue;
             }
         };
-        let ifl = vec![("ifname", ifname.clone())];
+        let ifl = vec![("ifname", Lv::from(ifname.clone()))];
         m.if_phc_index.get_or_create(&ifl).set(i64::from(ts.phc_index));
         for (name, bit) in CAPABILITIES {
             let on = i64::from(ts.so_timestamping & bit != 0);
@@ -123,13 +125,17 @@ fn poll_clocks(s: &Shared, cfg: &PhcConfig) {
     s.metrics.phc_clocks.set(clocks.len() as i64);
     for c in clocks {
         let path = cfg.dev_dir.join(format!("ptp{}", c.index));
-        let label = vec![("clock", format!("ptp{}", c.index))];
+        let label = vec![("clock", Lv::from(format!("ptp{}", c.index)))];
         let result = File::open(&path).and_then(|f| measure(&f, cfg.samples));
         match result {
             Ok((method, Some(e))) => {
                 s.metrics.phc_offset.get_or_create(&label).set(e.offset_ns / 1e9);
                 s.metrics.phc_uncertainty.get_or_create(&label).set(e.uncertainty_ns / 1e9);
-                let info = vec![label[0].clone(), ("name", c.name), ("method", method.into())];
+                let info = vec![
+                    label[0].clone(),
+                    ("name", Lv::from(c.name)),
+                    ("method", Lv::from(method)),
+                ];
                 s.metrics.phc_info.get_or_create(&info).set(1);
             }
             Ok((_, None)) => tracing::debug!(clock = %path.display(), "no usable reading"),

@@ -10,6 +10,7 @@
 pub mod rtt;
 mod sys;
 
+use crate::metrics::label::Lv;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::os::fd::AsFd;
@@ -139,7 +140,7 @@ async fn probe_once(
 
 fn record(s: &Shared, name: &str, x: Option<Exchange>) {
     let m = &s.metrics;
-    let probe = || vec![("probe", name.to_owned())];
+    let probe = || vec![("probe", Lv::from(name.to_owned()))];
     let Some((source, ns)) = x.as_ref().and_then(rtt::rtt) else {
         if x.is_none() {
             m.probe_timeouts.get_or_create(&probe()).inc();
@@ -148,7 +149,10 @@ fn record(s: &Shared, name: &str, x: Option<Exchange>) {
     };
     m.probe_rtt.get_or_create(&probe()).observe(ns as f64 / 1e9);
     for other in Source::ALL {
-        let l = vec![("probe", name.to_owned()), ("source", other.as_str().to_owned())];
+        let l = vec![
+            ("probe", Lv::from(name.to_owned())),
+            ("source", Lv::from(other.as_str().to_owned())),
+        ];
         m.probe_timestamp_source.get_or_create(&l).set(i64::from(other == source));
     }
 }
@@ -157,7 +161,7 @@ fn record(s: &Shared, name: &str, x: Option<Exchange>) {
 pub async fn run_prober(s: Arc<Shared>, cfg: ProberConfig, shutdown: CancellationToken) {
     let name = cfg.name.as_str().to_owned();
     // Exported at 0 from the start, so `rate()` sees the first timeout.
-    let _ = s.metrics.probe_timeouts.get_or_create(&vec![("probe", name.clone())]);
+    let _ = s.metrics.probe_timeouts.get_or_create(&vec![("probe", Lv::from(name.clone()))]);
     let bind = cfg.source.unwrap_or_else(|| wildcard(cfg.target));
     let Some(sock) = open_retrying(&s, &name, &cfg.netns, bind, true, &shutdown).await else {
         return;
@@ -184,7 +188,7 @@ pub async fn run_prober(s: Arc<Shared>, cfg: ProberConfig, shutdown: Cancellatio
 /// Echoes every datagram back to its sender until shutdown.
 pub async fn run_responder(s: Arc<Shared>, cfg: ResponderConfig, shutdown: CancellationToken) {
     let name = cfg.name.as_str().to_owned();
-    let label = vec![("responder", name.clone())];
+    let label = vec![("responder", Lv::from(name.clone()))];
     let requests = s.metrics.responder_requests.get_or_create(&label).clone();
     let Some(sock) = open_retrying(&s, &name, &cfg.netns, cfg.listen, false, &shutdown).await
     else {

@@ -4,6 +4,7 @@
 pub mod pmc;
 pub mod sync;
 
+use crate::metrics::label::Lv;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,12 +133,15 @@ fn publish(shared: &Shared, s: &Status) {
     m.ptp_port_state.clear();
     for p in &s.ports {
         for st in PortState::ALL {
-            let labels = vec![("port", p.port.to_string()), ("state", st.as_str().to_owned())];
+            let labels = vec![
+                ("port", Lv::from(p.port.to_string())),
+                ("state", Lv::from(st.as_str().to_owned())),
+            ];
             m.ptp_port_state.get_or_create(&labels).set(i64::from(st == p.state));
         }
     }
     for st in SyncState::ALL {
-        let labels = vec![("state", st.as_str().to_owned())];
+        let labels = vec![("state", Lv::from(st.as_str().to_owned()))];
         m.ptp_sync_state.get_or_create(&labels).set(i64::from(s.sync_state == Some(st)));
     }
 }

@@ -200,11 +200,23 @@ impl World {
 
     /// ADD with `CNI_NETNS` = `netns` (e.g. `/proc/<pid>/ns/net`, as some runtimes pass it).
     pub fn add_at(&self, netns: &Path, cid: &str, conf: &Value, pod_name: &str) -> Value {
+        self.add_as(netns, cid, conf, pod_name, "eth0")
+    }
+
+    /// ADD with every name chosen: pod name (in `CNI_ARGS`) and `CNI_IFNAME`.
+    pub fn add_as(
+        &self,
+        netns: &Path,
+        cid: &str,
+        conf: &Value,
+        pod_name: &str,
+        ifname: &str,
+    ) -> Value {
         let vars: HashMap<String, String> = [
             ("CNI_COMMAND", "ADD".to_owned()),
             ("CNI_CONTAINERID", cid.to_owned()),
             ("CNI_NETNS", netns.display().to_string()),
-            ("CNI_IFNAME", "eth0".to_owned()),
+            ("CNI_IFNAME", ifname.to_owned()),
             ("CNI_PATH", CNI_BIN_DIR.to_owned()),
             (
                 "CNI_ARGS",

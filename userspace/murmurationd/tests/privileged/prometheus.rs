@@ -94,6 +94,40 @@ fn prometheus_scrapes_attachment_counters_that_follow_traffic() {
     promtool_check(&w.get(DAEMON_ADDR, "/metrics").1);
 }
 
+#[test]
+#[ignore = "privileged: needs root, network namespaces and Debian's prometheus (cargo xtask test)"]
+fn hostile_names_stay_inside_their_labels_in_both_formats() {
+    let w = World::new();
+    let pod = Netns::new("pod");
+    let (ifname, pod_name) = ("x\"}1", "p\\q\"{");
+    w.add_as(&pod.path(), "ctr-hostile", &w.conf("10.93.0.0/24"), pod_name, ifname);
+    let _daemon = w.daemon(9467, "");
+    let series = "murmuration_attachment_rx_packets_total{network=";
+    let text = wait_for("the attachment in /metrics", Duration::from_secs(30), || {
+        let body = w.get("127.0.0.1:9467", "/metrics").1;
+        body.contains(series).then_some(body)
+    });
+    let line = text.lines().find(|l| l.starts_with(series)).expect("series");
+    assert!(line.contains(r#"ifname="x\"}1""#), "ifname escaped: {line}");
+    assert!(line.contains(r#"pod_name="p\\q\"{""#), "pod_name escaped: {line}");
+    promtool_check(&text);
+    let om = w
+        .node
+        .run(|| http_get_accept("127.0.0.1:9467", "/metrics", "application/openmetrics-text"));
+    assert!(om.contains(r#"ifname="x\"}1""#) && om.trim_end().ends_with("# EOF"), "{om}");
+}
+
+/// GET with an `Accept` header; the body.
+fn http_get_accept(addr: &str, path: &str, accept: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
 /// `promtool check metrics` on the exposition the daemon serves to plain
 /// clients: no error, no warning.
 pub fn promtool_check(body: &str) {
