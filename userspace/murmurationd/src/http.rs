@@ -2,14 +2,20 @@
 //! inventory, PTP and cleanup state) and `/healthz`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::Shared;
 use crate::metrics::text004;
@@ -25,14 +31,59 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Serves until `cancel`, bounding what a client can hold: the headers of
+/// each request within `header_timeout_seconds`, each connection at most
+/// `connection_lifetime_seconds`, at most `max_connections` at once (more
+/// are closed right after accept and counted). A client that sends half a
+/// request or never closes costs one slot for a bounded time.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(shared))
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await
+    let limits = shared.config.http.clone();
+    let app = router(shared.clone());
+    let slots = Arc::new(Semaphore::new(limits.max_connections.get()));
+    let tracker = TaskTracker::new();
+    loop {
+        let stream = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            shared.metrics.http_refused.inc();
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let (cancel, limits) = (cancel.clone(), limits.clone());
+        tracker.spawn(async move {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout_seconds.get());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = tokio::time::sleep(limits.connection_lifetime_seconds.get()) => {}
+                () = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
 }
 
 /// OpenMetrics for clients that ask for it (Prometheus does), the 0.0.4

@@ -100,11 +100,22 @@ impl Default for LogConfig {
 pub struct HttpConfig {
     /// `/metrics`, `/status` and `/healthz` are served here (loopback by default).
     pub listen: SocketAddr,
+    /// A client must send a request's headers within this time.
+    pub header_timeout_seconds: Seconds,
+    /// A connection is closed after this long, idle or not (scrapers reconnect).
+    pub connection_lifetime_seconds: Seconds,
+    /// Connections served at once; more are closed as soon as accepted.
+    pub max_connections: std::num::NonZeroUsize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9465)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9465)),
+            header_timeout_seconds: secs(5.0),
+            connection_lifetime_seconds: secs(60.0),
+            max_connections: std::num::NonZeroUsize::new(64).unwrap_or(std::num::NonZeroUsize::MIN),
+        }
     }
 }
 

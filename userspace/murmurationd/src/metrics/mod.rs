@@ -46,6 +46,8 @@ pub struct Metrics {
     pub cni_duration: Family<Labels, Histogram, fn() -> Histogram>,
     pub cleanup_releases: Family<Labels, Counter>,
     pub cleanup_lock_timeouts: Counter,
+    /// Connections closed at once because `max_connections` were open.
+    pub http_refused: Counter,
     pub stale_attachments: Gauge,
     pub netlink_events: Counter,
     pub inventory_refreshes: Counter,
@@ -82,6 +84,7 @@ impl Metrics {
             cni_duration: Family::new_with_constructor(seconds_histogram),
             cleanup_releases: Family::default(),
             cleanup_lock_timeouts: Counter::default(),
+            http_refused: Counter::default(),
             stale_attachments: Gauge::default(),
             netlink_events: Counter::default(),
             inventory_refreshes: Counter::default(),
@@ -164,6 +167,11 @@ impl Metrics {
             "murmuration_cleanup_lock_timeouts",
             "Cleanup rounds skipped because the store lock stayed busy",
             self.cleanup_lock_timeouts.clone(),
+        );
+        r.register(
+            "murmurationd_http_refused_connections",
+            "HTTP connections closed on accept because max_connections were open",
+            self.http_refused.clone(),
         );
         r.register(
             "murmuration_stale_attachments",

@@ -256,9 +256,14 @@ impl World {
 
     /// `wrapper` (a command that execs or forks its arguments) runs the daemon.
     fn daemon_with(&self, port: u16, extra: &str, wrapper: &[&str]) -> Proc {
+        self.daemon_http(port, "", extra, wrapper)
+    }
+
+    /// The daemon with `http` lines added to its `[http]` section.
+    pub fn daemon_http(&self, port: u16, http: &str, extra: &str, wrapper: &[&str]) -> Proc {
         let cfg = self.tmp.path().join("murmurationd.toml");
         let text = format!(
-            "[log]\nlevel = \"debug\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[state]\n\
+            "[log]\nlevel = \"debug\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n{http}\n[state]\n\
              data_dir = \"{}\"\ncni_path = [\"{CNI_BIN_DIR}\"]\n{extra}",
             self.data_dir().display()
         );

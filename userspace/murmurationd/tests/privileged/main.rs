@@ -5,6 +5,7 @@
 mod cleanup;
 mod common;
 mod fastpath;
+mod http;
 mod phc;
 mod probe;
 mod prometheus;
