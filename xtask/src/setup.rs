@@ -17,6 +17,8 @@ const APT_PACKAGES: &[&str] = &[
     "tcpdump",
     "iptables",
     "iputils-ping",
+    // The privileged tests watch which programs the plugin executes.
+    "strace",
     // The VM tier's guest userland (copied into its initramfs; see xtask/src/vm/).
     "busybox-static",
     "ethtool",

@@ -18,5 +18,6 @@ mod errors;
 mod fastpath;
 mod lifecycle;
 mod multus;
+mod spawn;
 mod static_ipam;
 mod status_version;

@@ -100,6 +100,11 @@ impl Env {
         self
     }
 
+    /// The variables, for a command of the test's own.
+    pub fn vars(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
     pub fn unset(mut self, key: &str) -> Self {
         self.0.retain(|(k, _)| k != key);
         self
@@ -209,7 +214,7 @@ impl World {
         cmd.args(["netns", "exec", self.node.name(), PLUGIN])
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .envs(env.0.iter().map(|(k, v)| (k, v)));
+            .envs(env.vars());
         let out = output_with_stdin(&mut cmd, stdin);
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         Outcome {
