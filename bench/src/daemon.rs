@@ -75,10 +75,16 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let pods = ns.run(|| attach_all(&plugin, &node, args.attachments))??;
     let loaded =
         wait_for_inventory(&ns, pods.len()).and_then(|()| measure(&ns, &daemon, pods.len(), n));
+    let burst = ns
+        .run(|| burst(BURST))
+        .map_err(anyhow::Error::from)
+        .and_then(|b| Ok((b?, rss_mb(daemon.pid())?)));
     daemon.stop();
     ns.run(|| detach_all(&plugin, &node, &pods))?;
     samples.push(loaded.with_context(|| format!("daemon log:\n{}", daemon.log()))?);
-    report(&samples, out)
+    let ((served, refused), (rss_mb, peak_rss_mb)) = burst?;
+    let burst = Burst { connections: BURST, served, refused, rss_mb, peak_rss_mb };
+    report(&samples, &burst, out)
 }
 
 /// The node: namespace, uplink, bpffs and state directory; removed on drop.
@@ -335,7 +341,43 @@ fn detach_all(plugin: &Path, node: &Node, pods: &[Netns]) {
     }
 }
 
-fn report(samples: &[Sample], out: &Path) -> anyhow::Result<()> {
+/// Connections opened at once against the loaded daemon.
+const BURST: usize = 200;
+
+/// `BURST` clients scraping at once: how many got an answer, how many the
+/// connection cap turned away, and the daemon's memory after.
+#[derive(Debug, Serialize)]
+struct Burst {
+    connections: usize,
+    served: usize,
+    refused: usize,
+    rss_mb: f64,
+    peak_rss_mb: f64,
+}
+
+/// `n` clients connect at once, then each sends a Prometheus scrape:
+/// (answered, refused).
+fn burst(n: usize) -> anyhow::Result<(usize, usize)> {
+    let streams: Vec<TcpStream> =
+        (0..n).map(|_| TcpStream::connect(LISTEN)).collect::<Result<_, _>>()?;
+    let handles: Vec<_> = streams
+        .into_iter()
+        .map(|mut s| {
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+                let req = format!("GET /metrics HTTP/1.0\r\nAccept: {PROMETHEUS_ACCEPT}\r\n\r\n");
+                s.write_all(req.as_bytes()).ok()?;
+                let mut buf = Vec::new();
+                s.read_to_end(&mut buf).ok()?;
+                buf.starts_with(b"HTTP/1.0 200").then_some(())
+            })
+        })
+        .collect();
+    let served = handles.into_iter().filter_map(|h| h.join().ok().flatten()).count();
+    Ok((served, n - served))
+}
+
+fn report(samples: &[Sample], burst: &Burst, out: &Path) -> anyhow::Result<()> {
     let mut md = String::from(
         "| attachments | scrape p50 | scrape p90 | scrape p99 | 0.0.4 text p50 | /status p50 | exposition | series | RSS | peak RSS |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",
@@ -364,10 +406,16 @@ fn report(samples: &[Sample], out: &Path) -> anyhow::Result<()> {
             loaded.peak_rss_mb
         );
     }
+    md += &format!(
+        "\n{} clients scraping at once: {} answered, {} closed by the connection cap; \
+         RSS after {:.1} MB, peak {:.1} MB.\n",
+        burst.connections, burst.served, burst.refused, burst.rss_mb, burst.peak_rss_mb
+    );
     println!("{md}");
     std::fs::write(out.join("daemon.md"), &md)?;
     let json = serde_json::json!({
         "benchmark": "daemon", "machine": crate::report::machine(), "samples": samples,
+        "burst": burst,
         "targets": {"scrape_p50_ms": SCRAPE_TARGET_MS, "rss_mb": RSS_TARGET_MB},
     });
     std::fs::write(out.join("daemon.json"), serde_json::to_vec_pretty(&json)?)?;

@@ -125,6 +125,11 @@ fn daemon_quick_run_writes_results() {
         assert!(s["peak_rss_mb"].as_f64().expect("number") > 0.0, "{s}");
     }
     assert!(std::fs::read_to_string(out.path().join("daemon.md")).expect("md").contains("| 4 |"));
+    let burst = &doc["burst"];
+    let answered =
+        burst["served"].as_u64().expect("served") + burst["refused"].as_u64().expect("n");
+    assert_eq!(answered, 200, "every burst client accounted for: {burst}");
+    assert!(burst["served"].as_u64().is_some_and(|n| n >= 1), "{burst}");
     assert_svg(&out.path().join("daemon-scrape-p50.svg"));
 }
 
