@@ -68,6 +68,9 @@ const CARGO_TOOLS: &[CargoTool] = &[
     // Links the eBPF programs. 0.10.4 loads rustc's own LLVM at run time;
     // 0.13 needs a system libLLVM (see shared ENVIRONMENT.md).
     CargoTool { krate: "bpf-linker", version: "0.10.4" },
+    // Licence, ban and source checks of the dependency graph (deny.toml);
+    // run without the advisory database, which is not reachable here.
+    CargoTool { krate: "cargo-deny", version: "0.20.2" },
 ];
 
 pub fn run() -> Result<()> {
