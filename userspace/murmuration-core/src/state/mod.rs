@@ -146,6 +146,21 @@ impl Store {
         self.lock_file(self.lock_path(id), true)
     }
 
+    /// [`Store::lock_attachment`] without waiting: `None` while another
+    /// process holds it. For a caller that already holds locks the holder
+    /// may be waiting for (an SR-IOV take-over holds the device lock).
+    pub fn try_lock_attachment(&self, id: &AttachmentId) -> Result<Option<Lock>, StateError> {
+        match self.lock_file(self.lock_path(id), FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(StateError::Io { source, .. })
+                if source.raw_os_error() == Some(nix::errno::Errno::EWOULDBLOCK as i32) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Serializes every change to one device (an SR-IOV VF, by PCI address),
     /// whichever attachment makes it.
     pub fn lock_device(&self, pci: &str) -> Result<Lock, StateError> {
