@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use murmuration_vm_tests::cmd::{ip, link, link_names};
 use murmuration_core::test_hooks;
+use murmuration_vm_tests::cmd::{ip, link, link_names};
 use murmuration_vm_tests::cni::{Cni, Pause};
 use murmuration_vm_tests::pod::Pod;
 use murmuration_vm_tests::sriov::{Sriov, netdev_of};
