@@ -75,8 +75,10 @@ fn refuse_if_held(store: &Store, ours: &Record, dev: &VfDevice) -> Result<bool, 
     Ok(took_over)
 }
 
+/// Whether `rec` holds the VF: a record from before a reboot holds nothing
+/// (the reboot reset the VF; its namespace path may name a new namespace).
 fn holds(rec: &Record, dev: &VfDevice) -> bool {
-    rec.vf.as_ref().is_some_and(|v| v.pci == dev.pci)
+    !rec.from_earlier_boot() && rec.vf.as_ref().is_some_and(|v| v.pci == dev.pci)
 }
 
 fn refuse_if_live(holder: &Record, dev: &VfDevice) -> Result<(), CniError> {

@@ -150,13 +150,9 @@ impl Store {
     /// process holds it. For a caller that already holds locks the holder
     /// may be waiting for (an SR-IOV take-over holds the device lock).
     pub fn try_lock_attachment(&self, id: &AttachmentId) -> Result<Option<Lock>, StateError> {
-        match self.lock_file(self.lock_path(id), FlockArg::LockExclusiveNonblock) {
+        match self.clone().with_lock_timeout(Duration::ZERO).lock_attachment(id) {
             Ok(lock) => Ok(Some(lock)),
-            Err(StateError::Io { source, .. })
-                if source.raw_os_error() == Some(nix::errno::Errno::EWOULDBLOCK as i32) =>
-            {
-                Ok(None)
-            }
+            Err(StateError::LockTimeout(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
