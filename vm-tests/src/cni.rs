@@ -8,6 +8,72 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::wait_for;
+
+/// A pause point of the plugin (the core's `test_hooks`, armed in the VM
+/// tier's `testing` build) for one call: the call stops there until
+/// [`Pause::resume`], so a test can run a competing call in that window.
+#[derive(Debug)]
+pub struct Pause {
+    point: &'static str,
+    dir: PathBuf,
+}
+
+impl Pause {
+    pub fn new(point: &'static str) -> Self {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("mm-pause-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        Self { point, dir }
+    }
+
+    fn env(&self) -> [(&'static str, String); 2] {
+        [
+            ("MURMURATION_TEST_PAUSE_AT", self.point.to_owned()),
+            ("MURMURATION_TEST_PAUSE_DIR", self.dir.display().to_string()),
+        ]
+    }
+
+    /// Waits until the call has stopped at the point.
+    pub fn wait_paused(&self) {
+        let paused = self.dir.join(format!("{}.paused", self.point));
+        wait_for(&format!("the plugin to stop at {}", self.point), Duration::from_secs(30), || {
+            paused.exists().then_some(())
+        });
+    }
+
+    /// Lets the call go on.
+    pub fn resume(&self) {
+        let resume = self.dir.join(format!("{}.resume", self.point));
+        std::fs::write(&resume, b"").unwrap_or_else(|e| panic!("{}: {e}", resume.display()));
+    }
+
+    /// A guard that resumes the call when dropped (e.g. by a failing assertion).
+    pub fn resumed_on_exit(&self) -> impl Drop + '_ {
+        Resume(self)
+    }
+
+    fn resume_quietly(&self) {
+        let _ = std::fs::write(self.dir.join(format!("{}.resume", self.point)), b"");
+    }
+}
+
+struct Resume<'a>(&'a Pause);
+
+impl Drop for Resume<'_> {
+    fn drop(&mut self) {
+        self.0.resume_quietly();
+    }
+}
+
+impl Drop for Pause {
+    fn drop(&mut self) {
+        // Never leave a plugin waiting on a test that failed.
+        self.resume_quietly();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The plugin's answer to one call.
 #[derive(Debug)]
 pub struct Reply {
@@ -88,6 +154,33 @@ impl Cni {
         args: &str,
         conf: &Value,
     ) -> Reply {
+        self.invoke(command, netns, cid, ifname, args, &[], conf)
+    }
+
+    /// Runs `command` armed to stop at `pause`'s point until it is resumed.
+    pub fn call_paused(
+        &self,
+        command: &str,
+        netns: Option<&Path>,
+        cid: &str,
+        ifname: &str,
+        conf: &Value,
+        pause: &Pause,
+    ) -> Reply {
+        self.invoke(command, netns, cid, ifname, "", &pause.env(), conf)
+    }
+
+    #[allow(clippy::too_many_arguments)] // the CNI environment, spelled out
+    fn invoke(
+        &self,
+        command: &str,
+        netns: Option<&Path>,
+        cid: &str,
+        ifname: &str,
+        args: &str,
+        extra: &[(&str, String)],
+        conf: &Value,
+    ) -> Reply {
         let mut cmd = Command::new(&self.plugin);
         cmd.env_clear()
             .env("CNI_COMMAND", command)
@@ -96,6 +189,7 @@ impl Cni {
             .env("CNI_NETNS", netns.map(|p| p.display().to_string()).unwrap_or_default())
             .env("CNI_PATH", &self.cni_path)
             .env("CNI_ARGS", args)
+            .envs(extra.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

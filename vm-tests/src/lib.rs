@@ -5,6 +5,7 @@
 //!
 //! Every helper panics with context on failure: these are test assertions.
 
+pub mod audit;
 pub mod cmd;
 pub mod cni;
 pub mod daemon;

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use murmuration_core::test_hooks;
 use murmuration_vm_tests::cmd::{ip, link, link_names};
-use murmuration_vm_tests::cni::Cni;
+use murmuration_vm_tests::cni::{Cni, Pause};
 use murmuration_vm_tests::pod::Pod;
 use murmuration_vm_tests::sriov::{Sriov, netdev_of};
 use serde_json::{Value, json};
@@ -174,6 +175,70 @@ fn a_vf_held_by_a_live_pod_is_refused_and_taken_over_from_a_dead_one() {
     assert_eq!(after["address"], orig["address"], "admin MAC from before A: {after}");
     assert_eq!(after["vlan_list"], orig["vlan_list"], "{after}");
     assert!(cni.records().is_empty());
+}
+
+/// Take-over racing the dead holder's own DEL, driven through the plugin's
+/// pause points: A's DEL stops after restoring the VF, before removing A's
+/// record (its attachment lock held).
+#[test]
+fn take_over_racing_the_dead_holders_del_never_brings_its_record_back() {
+    let s = Sriov::fresh();
+    let vf = s.vfs[6].clone();
+    let before = link(None, &vf.netdev).expect("VF netdev");
+    let orig = s.vf_info(6);
+    let cni = Cni::new("race");
+    let mut pod_a = Pod::new("race-a");
+    let pod_b = Pod::new("race-b");
+    let mut conf_a = sriov_conf(&cni, &vf.pci, "10.65.0.2/24");
+    conf_a["mac"] = json!("02:ac:00:00:00:0a");
+    conf_a["vlan"] = json!(300);
+    let mut conf_b = sriov_conf(&cni, &vf.pci, "10.65.0.3/24");
+    conf_b["mac"] = json!("02:ac:00:00:00:0b");
+    cni.call("ADD", Some(&pod_a.path()), "c-a", "net1", &conf_a).result();
+    pod_a.delete();
+
+    let del_pause = Pause::new(test_hooks::RELEASE_BEFORE_REMOVE);
+    let take_pause = Pause::new(test_hooks::SRIOV_TAKEOVER);
+    std::thread::scope(|sc| {
+        // A failing assertion lets the paused calls go before the scope joins them.
+        let _resume = (del_pause.resumed_on_exit(), take_pause.resumed_on_exit());
+        let del_a = sc.spawn(|| cni.call_paused("DEL", None, "c-a", "net1", &conf_a, &del_pause));
+        del_pause.wait_paused();
+
+        // A's attachment is busy: B's ADD must neither wait for it (A's DEL
+        // may need the VF lock B holds) nor change A's record under it.
+        let err = cni.call("ADD", Some(&pod_b.path()), "c-b", "net1", &conf_b).error();
+        assert_eq!(err["code"], 11, "try again later while A's DEL runs: {err}");
+        assert!(link(Some(&pod_b.name), "net1").is_none(), "nothing made in pod B");
+        assert!(cni.record("c-b", "net1").is_none(), "B's failed ADD left no record");
+
+        // B reads A's record, then A's DEL removes it before B acts on it.
+        let add_b = sc.spawn(|| {
+            cni.call_paused("ADD", Some(&pod_b.path()), "c-b", "net1", &conf_b, &take_pause)
+        });
+        take_pause.wait_paused();
+        del_pause.resume();
+        del_a.join().expect("DEL thread").result();
+        assert!(cni.record("c-a", "net1").is_none(), "A's DEL removed A's record");
+        take_pause.resume();
+        let r = add_b.join().expect("ADD thread").result();
+        assert_eq!(r["interfaces"][0]["pciID"], vf.pci.as_str(), "{r}");
+    });
+    assert!(
+        cni.record("c-a", "net1").is_none(),
+        "take-over wrote back the record A's DEL removed: {:?}",
+        cni.record("c-a", "net1")
+    );
+    assert_eq!(cni.record("c-b", "net1").expect("B's record")["vf"]["pci"], vf.pci.as_str());
+    let p = link(Some(&pod_b.name), "net1").expect("net1 in pod B");
+    assert_eq!(p["address"], "02:ac:00:00:00:0b", "{p}");
+
+    cni.call("DEL", Some(&pod_b.path()), "c-b", "net1", &conf_b).result();
+    assert_home(&s, 6, &vf.netdev, &before["address"], &before["mtu"]);
+    let after = s.vf_info(6);
+    assert_eq!(after["address"], orig["address"], "admin MAC from before A: {after}");
+    assert_eq!(after["vlan_list"], orig["vlan_list"], "{after}");
+    assert!(cni.records().is_empty(), "{:?}", cni.records());
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! - [`state`]: per-attachment records and locks under `dataDir`.
 //! - [`sysfs`]: SR-IOV topology (a VF's PF and index) from an injectable sysfs root.
 //! - [`oplog`]: the per-invocation operation record the node daemon reads.
+//! - [`test_hooks`]: pause points for race tests (`testing` feature only).
 
 pub mod attach;
 pub mod cni;
@@ -23,3 +24,4 @@ pub mod ops;
 pub mod ptp;
 pub mod state;
 pub mod sysfs;
+pub mod test_hooks;

@@ -36,8 +36,17 @@ impl Built {
 
 /// Builds the release plugin and the VM test binaries for musl.
 pub fn build_binaries() -> Result<Built> {
-    let bins =
-        cargo_artifacts(&["build", "--release", "-p", "murmuration-cni", "-p", "murmurationd"])?;
+    // The `testing` feature arms the core's pause points (`test_hooks`) for race tests.
+    let bins = cargo_artifacts(&[
+        "build",
+        "--release",
+        "-p",
+        "murmuration-cni",
+        "-p",
+        "murmurationd",
+        "--features",
+        "murmuration-core/testing",
+    ])?;
     let bin = |want: &str| {
         let found = bins.iter().find(|(name, _)| name == want).map(|(_, path)| path.clone());
         found.with_context(|| format!("cargo reported no musl `{want}` binary"))

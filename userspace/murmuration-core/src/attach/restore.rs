@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use super::ip::netlink_error;
 use crate::cni::error::{CniError, ErrorCode, chain};
-use crate::netlink::{Netlink, VfChange, VfState};
+use crate::cni::types::MacAddr;
+use crate::netlink::{Netlink, NetlinkError, VfChange, VfState};
 use crate::netns::NetNs;
 use crate::state::{NetdevState, Record, Store, VfRecord};
 use crate::sysfs::Sysfs;
@@ -49,7 +50,7 @@ pub fn restore_vf(rec: &Record, host: &mut Netlink) -> Result<(), CniError> {
         errors.push(e);
     }
     if let (Some(index), Some(nd)) = (index, &vf.netdev) {
-        errors.extend(restore_netdev(host, index, nd));
+        errors.extend(restore_netdev(host, index, nd, vf));
     }
     if let Some(path) = &vf.device_info_file {
         let _ = std::fs::remove_file(path);
@@ -181,7 +182,12 @@ pub fn differences(now: &VfState, orig: &VfState) -> Vec<VfChange> {
 }
 
 /// Name, MAC, MTU, altnames and up/down of the VF netdev, each attempted.
-fn restore_netdev(host: &mut Netlink, index: u32, nd: &NetdevState) -> Vec<CniError> {
+fn restore_netdev(
+    host: &mut Netlink,
+    index: u32,
+    nd: &NetdevState,
+    vf: &VfRecord,
+) -> Vec<CniError> {
     let mut errors = Vec::new();
     let mut note = |r: Result<(), crate::netlink::NetlinkError>, what: &str| {
         if let Err(e) = r {
@@ -195,7 +201,7 @@ fn restore_netdev(host: &mut Netlink, index: u32, nd: &NetdevState) -> Vec<CniEr
         note(host.rename(index, &nd.name), "renaming the VF back");
     }
     if let Some(mac) = nd.mac.filter(|m| now.mac != Some(*m)) {
-        note(host.set_vf_netdev_mac(index, mac), "restoring the VF MAC");
+        note(set_netdev_mac(host, index, mac, vf), "restoring the VF MAC");
     }
     if let Some(mtu) = nd.mtu.filter(|m| now.mtu != Some(*m)) {
         note(host.set_mtu(index, mtu), "restoring the VF MTU");
@@ -210,4 +216,31 @@ fn restore_netdev(host: &mut Netlink, index: u32, nd: &NetdevState) -> Vec<CniEr
         note(host.set_up(index, true), "bringing the VF up");
     }
     errors
+}
+
+/// Sets the VF netdev's own MAC. A PF-set (admin) VF MAC makes the PF refuse
+/// the VF any other MAC (`EADDRNOTAVAIL`), yet the recorded netdev MAC may
+/// predate that admin MAC: the netdev takes an admin MAC only when the VF
+/// resets. Clearing the admin MAC (all zeroes) lifts the refusal; the
+/// original admin MAC is then put back.
+fn set_netdev_mac(
+    host: &mut Netlink,
+    index: u32,
+    mac: MacAddr,
+    vf: &VfRecord,
+) -> Result<(), NetlinkError> {
+    let refused = match host.set_vf_netdev_mac(index, mac) {
+        Err(e) if e.is_addr_not_avail() => e,
+        done => return done,
+    };
+    let Some(admin) = vf.original.mac.filter(|m| *m != mac && m.0 != [0; 6]) else {
+        return Err(refused);
+    };
+    let Some(pf) = host.link_by_name(&vf.pf_netdev)?.map(|l| l.index) else {
+        return Err(refused);
+    };
+    host.set_vf(pf, vf.index, &[VfChange::Mac(MacAddr([0; 6]))])?;
+    let set = host.set_vf_netdev_mac(index, mac);
+    host.set_vf(pf, vf.index, &[VfChange::Mac(admin)])?;
+    set
 }

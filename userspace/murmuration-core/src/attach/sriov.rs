@@ -2,8 +2,9 @@
 //! through its PF and, for a kernel-driver VF, moved into the pod.
 //!
 //! Under the VF's lock, ADD refuses a VF that another attachment holds in a
-//! live namespace, records the VF's original state (PF side and netdev) on
-//! disk, and only then changes anything. The netdev moves and is renamed in
+//! live namespace, takes it over from a dead one (under that attachment's
+//! lock, tried without waiting), records the VF's original state (PF side
+//! and netdev) on disk, and only then changes anything. The netdev moves and is renamed in
 //! one request (`IFLA_NET_NS_FD` + `IFLA_IFNAME`), so its name never clashes
 //! in either namespace and no temporary namespace is needed.
 
@@ -13,6 +14,7 @@ use super::ip::netlink_error;
 use super::restore;
 use super::{AddContext, Attached, devinfo};
 use crate::cni::config::{LinkProps, NetConf};
+use crate::cni::env::AttachmentId;
 use crate::cni::error::{CniError, ErrorCode, chain};
 use crate::cni::result::Interface;
 use crate::cni::types::{MacAddr, PciAddress};
@@ -65,28 +67,63 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
 fn refuse_if_held(store: &Store, ours: &Record, dev: &VfDevice) -> Result<bool, CniError> {
     let mut took_over = false;
     let (records, _) = store.list();
-    for mut other in records.into_iter().filter(|r| r.id() != ours.id()) {
-        if other.vf.as_ref().is_none_or(|v| v.pci != dev.pci) {
-            continue;
-        }
-        let live = other.netns.as_ref().is_some_and(|p| std::fs::File::open(p).is_ok());
-        if live {
-            return Err(device_error(format!(
-                "VF {} is held by attachment {}/{} in live namespace {}",
-                dev.pci,
-                other.container_id,
-                other.ifname,
-                other.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
-            )));
-        }
-        tracing::warn!(vf = %dev.pci, holder = %other.container_id, "taking over a VF from a dead pod");
-        let mut host = Netlink::open().map_err(|e| netlink_error(&e))?;
-        restore::restore_vf(&other, &mut host)?;
-        other.vf = None;
-        store.save(&other).map_err(|e| crate::ops::state_error(&e))?;
-        took_over = true;
+    for other in records.into_iter().filter(|r| r.id() != ours.id() && holds(r, dev)) {
+        refuse_if_live(&other, dev)?;
+        crate::test_hooks::pause(crate::test_hooks::SRIOV_TAKEOVER);
+        took_over |= take_over(store, &other.id(), dev)?;
     }
     Ok(took_over)
+}
+
+/// Whether `rec` holds the VF: a record from before a reboot holds nothing
+/// (the reboot reset the VF; its namespace path may name a new namespace).
+fn holds(rec: &Record, dev: &VfDevice) -> bool {
+    !rec.from_earlier_boot() && rec.vf.as_ref().is_some_and(|v| v.pci == dev.pci)
+}
+
+fn refuse_if_live(holder: &Record, dev: &VfDevice) -> Result<(), CniError> {
+    let Some(netns) = &holder.netns else { return Ok(()) };
+    if std::fs::File::open(netns).is_err() {
+        return Ok(());
+    }
+    Err(device_error(format!(
+        "VF {} is held by attachment {}/{} in live namespace {}",
+        dev.pci,
+        holder.container_id,
+        holder.ifname,
+        netns.display()
+    )))
+}
+
+/// Takes the VF from the dead holder `id`, under the holder's lock and from
+/// its record as it is then: a record its DEL removed stays removed.
+///
+/// The holder's DEL or ADD takes its attachment lock before the device lock
+/// held here, so waiting for that lock could deadlock: it is only tried, and
+/// a busy holder is answered with "try again later" (its DEL is likely
+/// releasing the VF right now).
+fn take_over(store: &Store, id: &AttachmentId, dev: &VfDevice) -> Result<bool, CniError> {
+    let state = |e| crate::ops::state_error(&e);
+    let Some(_holder_lock) = store.try_lock_attachment(id).map_err(state)? else {
+        return Err(CniError::new(
+            ErrorCode::TryAgainLater,
+            format!(
+                "VF {} is held by attachment {}/{} of a dead pod, which another operation \
+                 is changing; try again later",
+                dev.pci, id.container_id, id.ifname
+            ),
+        ));
+    };
+    let Some(mut holder) = store.load(id).map_err(state)?.filter(|r| holds(r, dev)) else {
+        return Ok(false);
+    };
+    refuse_if_live(&holder, dev)?;
+    tracing::warn!(vf = %dev.pci, holder = %holder.container_id, "taking over a VF from a dead pod");
+    let mut host = Netlink::open().map_err(|e| netlink_error(&e))?;
+    restore::restore_vf(&holder, &mut host)?;
+    holder.vf = None;
+    store.save(&holder).map_err(state)?;
+    Ok(true)
 }
 
 fn pf_index(host: &mut Netlink, dev: &VfDevice) -> Result<u32, CniError> {

@@ -115,6 +115,7 @@ pub fn release(
             errors.push(e.context("releasing IPAM lease"));
         }
     }
+    crate::test_hooks::pause(crate::test_hooks::RELEASE_BEFORE_REMOVE);
     if errors.is_empty()
         && let Err(e) = store.remove(&rec.id())
     {

@@ -146,6 +146,17 @@ impl Store {
         self.lock_file(self.lock_path(id), true)
     }
 
+    /// [`Store::lock_attachment`] without waiting: `None` while another
+    /// process holds it. For a caller that already holds locks the holder
+    /// may be waiting for (an SR-IOV take-over holds the device lock).
+    pub fn try_lock_attachment(&self, id: &AttachmentId) -> Result<Option<Lock>, StateError> {
+        match self.clone().with_lock_timeout(Duration::ZERO).lock_attachment(id) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(StateError::LockTimeout(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Serializes every change to one device (an SR-IOV VF, by PCI address),
     /// whichever attachment makes it.
     pub fn lock_device(&self, pci: &str) -> Result<Lock, StateError> {

@@ -76,6 +76,18 @@ fn attachment_locks_are_independent() {
 }
 
 #[test]
+fn try_lock_attachment_reports_a_held_lock_without_waiting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::new(dir.path());
+    let held = store.lock_attachment(&id("c1", "net1")).expect("lock");
+    let busy = store.try_lock_attachment(&id("c1", "net1")).expect("try");
+    assert!(busy.is_none(), "a held attachment lock is reported busy");
+    assert!(store.try_lock_attachment(&id("c2", "net1")).expect("try other").is_some());
+    drop(held);
+    assert!(store.try_lock_attachment(&id("c1", "net1")).expect("try again").is_some());
+}
+
+#[test]
 fn atomic_write_replaces_whole_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("f");
