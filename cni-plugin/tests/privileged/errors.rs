@@ -212,7 +212,8 @@ fn errors_answer_in_the_callers_version() {
 /// An attachment for CHECK to find fault with, and the config that made it.
 fn attached(w: &World, pod: &Netns) -> Value {
     let mut conf = w.conf("1.1.0");
-    conf["mtu"] = json!(1450);
+    // CHECK compares only what the config asked for.
+    (conf["mtu"], conf["mac"]) = (json!(1450), json!("02:00:00:00:00:42"));
     let r = w.add(pod, "ctr-1", "eth0", &conf).result();
     conf["prevResult"] = r;
     w.check(pod, "ctr-1", "eth0", &conf).ok();
@@ -290,6 +291,12 @@ fn check_fails_when_prev_result_lacks_the_interface() {
     let mut conf = attached(&w, &pod);
     conf["prevResult"]["interfaces"] = json!([{"name": "eth9", "sandbox": pod.path()}]);
     assert_check_fails(&w, &pod, &conf, "a prevResult without eth0");
+    // A prevResult with another MAC (one the config asked for): named as MACs.
+    conf["prevResult"]["interfaces"] =
+        json!([{"name": "eth0", "sandbox": pod.path(), "mac": "02:00:00:00:00:99"}]);
+    let e = w.check(&pod, "ctr-1", "eth0", &conf);
+    let msg = e.error()["msg"].as_str().unwrap_or_default().to_owned();
+    assert!(msg.contains("02:00:00:00:00:99 differs from 02:00:00:00:00:42"), "{msg}");
     let e = w.check(&pod, "ctr-2", "eth0", &conf);
     assert_eq!(e.code(), 102, "CHECK of an attachment never added: {}", e.stdout);
     del_and_assert_clean(&w, &pod, &conf);
@@ -407,4 +414,59 @@ fn with(w: &World, key: &str, value: Value) -> Value {
     let mut c = w.conf("1.1.0");
     c[key] = value;
     c
+}
+
+/// Runs Debian's reference plugin `name` in the node namespace as the next
+/// plugin of a chain; its result.
+fn chained(w: &World, name: &str, env: &Env, conf: &Value) -> Value {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", w.node.name(), &format!("{}/{name}", crate::common::CNI_BIN_DIR)])
+        .env_clear()
+        .envs(env.vars());
+    let out = crate::common::output_with_stdin(&mut cmd, &serde_json::to_vec(conf).expect("JSON"));
+    assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stdout));
+    serde_json::from_slice(&out.stdout).expect("result")
+}
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn check_allows_a_later_plugin_to_change_what_the_config_did_not_set() {
+    let w = World::new();
+    let pod = w.pod();
+    let conf = w.conf("1.0.0"); // Debian's tuning speaks up to 1.0.0
+    let ours = w.add(&pod, "chain-ctr", "eth0", &conf).result();
+    // tuning after us: MTU 1400 and another MAC, neither asked of us.
+    let tuning = json!({
+        "cniVersion": "1.0.0", "name": w.net, "type": "tuning",
+        "mtu": 1400, "mac": "02:00:00:00:77:01", "prevResult": ours,
+    });
+    let env = Env::attachment("ADD", Some(&pod), "chain-ctr", "eth0");
+    let last = chained(&w, "tuning", &env, &tuning);
+    let mut check = conf.clone();
+    check["prevResult"] = last;
+    let out = w.check(&pod, "chain-ctr", "eth0", &check);
+    assert!(out.success, "CHECK after tuning changed MTU and MAC: {}", out.stdout);
+    // Without prevResult the delegate is asked with ours, not refused (999).
+    w.check(&pod, "chain-ctr", "eth0", &conf).ok();
+    w.del(Some(&pod), "chain-ctr", "eth0", &conf).ok();
+    w.assert_clean(&[&pod]);
+}
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn calls_refused_while_the_config_is_parsed_are_in_the_operation_log() {
+    let w = World::new();
+    let pod = w.pod();
+    let conf = w.conf("1.1.0");
+    w.add(&pod, "oplog-ctr", "eth0", &conf).result();
+    let mut bad = conf.clone();
+    bad["mtu"] = json!("not a number");
+    let out = w.add(&pod, "oplog-bad", "eth0", &bad);
+    assert_eq!(out.code(), 7, "{}", out.stdout);
+    let log = std::fs::read_to_string(w.data_dir().join("ops.log")).expect("ops.log");
+    let codes: Vec<(&str, &str)> =
+        log.lines().filter_map(|l| l.split(' ').nth(2).zip(l.split(' ').nth(3))).collect();
+    assert_eq!(codes, [("ADD", "0"), ("ADD", "7")], "{log}");
+    w.del(Some(&pod), "oplog-ctr", "eth0", &conf).ok();
+    w.assert_clean(&[&pod]);
 }

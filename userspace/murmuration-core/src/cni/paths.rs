@@ -95,6 +95,22 @@ fn device_info(file: &Path, env: &CniEnv) -> Result<(), CniError> {
     Ok(())
 }
 
+/// The `dataDir` of a config that was refused, for its operation record:
+/// only a plain path (as [`check`] demands) that already holds this plugin's
+/// state (`store.lock`), so a refused config cannot make root create a file
+/// anywhere else.
+pub fn peek_data_dir(stdin: &[u8]) -> Option<std::path::PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct D {
+        #[serde(rename = "dataDir")]
+        data_dir: Option<std::path::PathBuf>,
+    }
+    let d = serde_json::from_slice::<D>(stdin).ok().and_then(|d| d.data_dir);
+    let dir = d.unwrap_or_else(|| super::config::DEFAULT_DATA_DIR.into());
+    let ours = plain("dataDir", &dir).is_ok() && dir.join("store.lock").is_file();
+    ours.then_some(dir)
+}
+
 /// An existing `dataDir` open to group or others becomes 0700.
 fn tighten(dir: &Path) {
     let Ok(meta) = std::fs::symlink_metadata(dir) else { return };

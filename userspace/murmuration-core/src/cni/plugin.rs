@@ -86,16 +86,17 @@ fn error_document(e: &CniError, stdin: &[u8]) -> Value {
 }
 
 fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Value>, CniError> {
-    if CniEnv::command(vars)? == Command::Version {
+    let command = CniEnv::command(vars)?;
+    if command == Command::Version {
         return Ok(Some(version_reply(stdin)));
     }
-    let env = CniEnv::from_vars(vars)?;
-    let (conf, set_aside) = match env.command {
-        Command::Del => NetConf::parse_for_del(stdin)?,
-        _ => (NetConf::parse(stdin)?, None),
-    };
-    // Before anything is created: the log file is the first thing.
-    super::paths::check(&conf, &env)?;
+    let started = Instant::now();
+    let (env, conf, set_aside) = prepare(vars, stdin).inspect_err(|e| {
+        // Refused before a config was accepted: counted all the same.
+        if let Some(dir) = super::paths::peek_data_dir(stdin) {
+            oplog::append(&dir, &OpRecord::now(command.as_str(), e.code, started.elapsed()));
+        }
+    })?;
     crate::log::init(conf.log_level.as_deref(), conf.log_file.as_deref());
     if let Some(e) = set_aside {
         tracing::warn!(error = %e, "DEL with an invalid config: using its identity only");
@@ -109,12 +110,26 @@ fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Value
     }
     let call = Call { vars, env, conf };
     tracing::debug!(verb = call.env.command.as_str(), network = %call.conf.name, "invoked");
-    let started = Instant::now();
     let outcome = verb(&call, version);
     let code = outcome.as_ref().err().map_or(0, |e| e.code);
     let record = OpRecord::now(call.env.command.as_str(), code, started.elapsed());
     oplog::append(&call.conf.data_dir, &record);
     outcome
+}
+
+/// The validated environment and config (and DEL's set-aside config error);
+/// the path policy is checked before anything is created.
+fn prepare(
+    vars: &HashMap<String, String>,
+    stdin: &[u8],
+) -> Result<(CniEnv, NetConf, Option<CniError>), CniError> {
+    let env = CniEnv::from_vars(vars)?;
+    let (conf, set_aside) = match env.command {
+        Command::Del => NetConf::parse_for_del(stdin)?,
+        _ => (NetConf::parse(stdin)?, None),
+    };
+    super::paths::check(&conf, &env)?;
+    Ok((env, conf, set_aside))
 }
 
 fn verb(call: &Call<'_>, version: CniVersion) -> Result<Option<Value>, CniError> {

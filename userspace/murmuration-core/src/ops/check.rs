@@ -36,32 +36,66 @@ pub fn check(call: &Call<'_>) -> Result<(), CniError> {
         mismatch(format!("no attachment {}/{} was recorded", id.container_id, id.ifname))
     })?;
     let recorded = rec.result.clone().ok_or_else(|| mismatch("ADD did not complete"))?;
+    let asked = Asked {
+        // The fast path keys the port on the MAC: a changed MAC is a broken port.
+        mac: call.conf.effective_mac(&call.env.args).is_some() || rec.datapath.is_some(),
+        mtu: call.conf.mtu.is_some(),
+    };
     if let Some(prev) = &call.conf.prev_result {
-        check_prev_result(prev, &rec)?;
+        check_prev_result(prev, &rec, asked)?;
     }
     match rec.vf.as_ref().filter(|vf| vf.userspace) {
         Some(vf) => check_userspace_vf(vf)?,
-        None => check_pod(&mut open_pod_netlink(&netns)?, &rec, &recorded)?,
+        None => check_pod(&mut open_pod_netlink(&netns)?, &rec, &recorded, asked)?,
     }
     check_host(&mut open_host_netlink()?, &rec)?;
     if let (Some(dp), Some(mac)) = (&rec.datapath, rec.mac) {
         crate::attach::fastpath::check(dp, mac)?;
     }
-    match call.ipam() {
-        Some(ipam) => ipam.check(&call.invocation(Command::Check)),
-        None => Ok(()),
+    let Some(ipam) = call.ipam() else { return Ok(()) };
+    if call.conf.prev_result.is_some() {
+        return ipam.check(&call.invocation(Command::Check));
     }
+    // The spec gives a delegate's CHECK the prevResult; a runtime that sent
+    // none gets ours (what ADD returned), not the delegate's refusal.
+    let config = with_prev_result(&call.conf.raw, &recorded, call.conf.version)?;
+    let mut inv = call.invocation(Command::Check);
+    inv.config = &config;
+    ipam.check(&inv)
+}
+
+/// `raw` with `prevResult` set to `result` rendered for `version`.
+fn with_prev_result(
+    raw: &[u8],
+    result: &CniResult,
+    version: crate::cni::version::CniVersion,
+) -> Result<Vec<u8>, CniError> {
+    let mut conf: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| crate::cni::config::decode_error(&e))?;
+    if let Some(obj) = conf.as_object_mut() {
+        obj.insert("prevResult".into(), result.to_value(version));
+    }
+    serde_json::to_vec(&conf).map_err(|e| crate::cni::config::decode_error(&e))
+}
+
+/// What the config asked this plugin to set: only that is compared (a
+/// later plugin in the chain may change the rest, e.g. `tuning`'s MTU).
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    mac: bool,
+    mtu: bool,
 }
 
 /// The runtime's `prevResult` must describe the interface we made.
-fn check_prev_result(prev: &CniResult, rec: &Record) -> Result<(), CniError> {
+fn check_prev_result(prev: &CniResult, rec: &Record, asked: Asked) -> Result<(), CniError> {
     let ours =
         prev.interfaces.iter().find(|i| i.name == rec.ifname.as_ref() && i.sandbox.is_some());
     let Some(iface) = ours else {
         return Err(mismatch(format!("prevResult has no interface {} in a sandbox", rec.ifname)));
     };
-    if iface.mac.is_some() && iface.mac != rec.mac {
-        return Err(mismatch(format!("prevResult MAC {:?} differs from {:?}", iface.mac, rec.mac)));
+    if asked.mac && iface.mac.is_some() && iface.mac != rec.mac {
+        let (has, want) = (shown(iface.mac), shown(rec.mac));
+        return Err(mismatch(format!("prevResult MAC {has} differs from {want}")));
     }
     Ok(())
 }
@@ -71,17 +105,22 @@ fn shown<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "none".to_owned(), |v| v.to_string())
 }
 
-fn check_pod(pod: &mut Netlink, rec: &Record, recorded: &CniResult) -> Result<(), CniError> {
+fn check_pod(
+    pod: &mut Netlink,
+    rec: &Record,
+    recorded: &CniResult,
+    asked: Asked,
+) -> Result<(), CniError> {
     let nl = |e| crate::attach::ip::netlink_error(&e);
     let link = pod
         .link_by_name(rec.ifname.as_ref())
         .map_err(nl)?
         .ok_or_else(|| mismatch(format!("interface {} is missing from the pod", rec.ifname)))?;
-    if link.mac != rec.mac {
+    if asked.mac && link.mac != rec.mac {
         let (has, want) = (shown(link.mac), shown(rec.mac));
         return Err(mismatch(format!("{} has MAC {has}, expected {want}", rec.ifname)));
     }
-    if rec.mtu.is_some() && link.mtu != rec.mtu {
+    if asked.mtu && rec.mtu.is_some() && link.mtu != rec.mtu {
         let (has, want) = (shown(link.mtu), shown(rec.mtu));
         return Err(mismatch(format!("{} has MTU {has}, expected {want}", rec.ifname)));
     }
