@@ -36,14 +36,37 @@ pub fn run() -> Result<PathBuf> {
     let tmp = release_dir.join(format!(".{BINARY}.tmp"));
     std::fs::copy(&static_bin, &tmp)?;
     std::fs::rename(&tmp, &path)?;
-    let mut others = sh::cargo();
-    // The daemon is a long-running service: the default (dynamic) link is fine.
-    others
-        .args(["build", "--release", "--package", "murmuration-bench", "--package", "murmurationd"])
-        .stdin(Stdio::null());
-    sh::run(&mut others)?;
+    // The daemon is a long-running service: the default (dynamic) link is
+    // fine. It is built on its own: the benchmark enables the core's
+    // `testing` feature, and one cargo invocation unifies features across
+    // its packages, which would compile the fault points into the daemon.
+    for package in ["murmurationd", "murmuration-bench"] {
+        let mut cmd = sh::cargo();
+        cmd.args(["build", "--release", "--package", package]).stdin(Stdio::null());
+        sh::run(&mut cmd)?;
+    }
+    for shipped in [path.clone(), daemon_path(&path)] {
+        refuse_test_build(&shipped)?;
+    }
     eprintln!("build: {}", path.display());
     Ok(path)
+}
+
+/// The core's fault points read this variable (`murmuration_core::fault::ENV`);
+/// only a build with the `testing` feature contains the name.
+const FAULT_ENV: &[u8] = b"MURMURATION_FAULT";
+
+/// Fails when a binary that ships was built with the core's `testing` feature.
+fn refuse_test_build(binary: &std::path::Path) -> Result<()> {
+    let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    if contains(&bytes, FAULT_ENV) {
+        bail!("{} contains the test-only fault points (core feature `testing`)", binary.display());
+    }
+    Ok(())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The node daemon, built by [`run`] next to the plugin it returns.
@@ -81,7 +104,7 @@ fn binary_path(message: &Value) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::binary_path;
+    use super::{FAULT_ENV, binary_path, contains};
     use serde_json::json;
 
     #[test]
@@ -95,5 +118,11 @@ mod tests {
         assert_eq!(binary_path(&ours).as_deref(), Some("/w/target/release/murmuration".as_ref()));
         assert_eq!(binary_path(&lib), None);
         assert_eq!(binary_path(&other), None);
+    }
+
+    #[test]
+    fn a_test_build_is_recognised_by_the_fault_variable() {
+        assert!(contains(b"..\0MURMURATION_FAULT\0..", FAULT_ENV));
+        assert!(!contains(b"MURMURATION_FAUL", FAULT_ENV));
     }
 }

@@ -10,11 +10,13 @@
 //! - [`state`]: per-attachment records and locks under `dataDir`.
 //! - [`sysfs`]: SR-IOV topology (a VF's PF and index) from an injectable sysfs root.
 //! - [`oplog`]: the per-invocation operation record the node daemon reads.
+//! - [`fault`]: named kill points in ADD and DEL (only with the `testing` feature).
 //! - [`test_hooks`]: pause points for race tests (`testing` feature only).
 
 pub mod attach;
 pub mod cni;
 pub mod datapath;
+pub mod fault;
 pub mod ipam;
 pub mod log;
 pub mod netlink;

@@ -32,8 +32,9 @@ pub struct AddContext<'a> {
     pub mac: Option<MacAddr>,
     pub ipam: &'a CniResult,
     pub store: &'a Store,
-    /// The attachment's record; modes that change existing devices save
-    /// their original state into it before changing anything.
+    /// The attachment's record, already on disk as an intent record; modes
+    /// that change existing devices save their original state into it
+    /// before changing anything.
     pub record: &'a mut Record,
 }
 
@@ -69,14 +70,6 @@ pub fn host_ifname(mode: Mode, id: &AttachmentId) -> Option<String> {
     }
 }
 
-/// Whether ADD must record the attachment before touching anything: modes
-/// that change pre-existing devices need the original state on disk first.
-/// A veth attachment is found again by its deterministic host-end name, so
-/// it is recorded once, after setup.
-pub fn needs_intent_record(mode: Mode) -> bool {
-    matches!(mode, Mode::Sriov)
-}
-
 pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     match ctx.conf.mode {
         Mode::Veth => veth::setup(ctx),
@@ -85,7 +78,9 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     }
 }
 
-/// Undoes `setup`; already-gone interfaces count as done.
+/// Undoes `setup`; already-gone interfaces count as done. `rec` may be an
+/// intent record of an ADD that never finished (no `result`): any step of
+/// `setup` may or may not have happened.
 pub fn teardown(rec: &Record, store: &Store, host: &mut Netlink) -> Result<(), CniError> {
     match rec.mode {
         Mode::Veth => veth::teardown(rec, host),

@@ -7,9 +7,11 @@ use sha2::{Digest, Sha256};
 use super::fastpath;
 use super::ip::{apply, netlink_error};
 use super::{AddContext, Attached};
+use crate::cni::config::NetConf;
 use crate::cni::env::AttachmentId;
 use crate::cni::error::{CniError, ErrorCode};
 use crate::cni::result::Interface;
+use crate::fault;
 use crate::netlink::{Netlink, VethSpec};
 use crate::state::Record;
 
@@ -38,6 +40,7 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
         let code = if e.is_exists() { ErrorCode::InterfaceExists } else { ErrorCode::Netlink };
         CniError::new(code, crate::cni::error::chain(&e)).context("creating veth pair")
     })?;
+    fault::point(fault::ADD_AFTER_LINK);
     let lookup = |nl: &mut Netlink, name: &str| {
         nl.link_by_name(name).map_err(|e| netlink_error(&e)).and_then(|l| {
             l.ok_or_else(|| {
@@ -47,6 +50,7 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     };
     let pod_link = lookup(ctx.pod, ctx.id.ifname.as_ref())?;
     apply(ctx.pod, pod_link.index, ctx.ipam)?;
+    fault::point(fault::ADD_AFTER_POD_CONFIG);
     let host_link = lookup(ctx.host, &host_name)?;
     // Last step: a failure here leaves nothing of the port behind, and the
     // caller's rollback deletes the veth.
@@ -56,7 +60,9 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
             ctx.netns.run(|| fastpath::prepare_pod_end(fp, pod_if)).map_err(|e| {
                 CniError::new(ErrorCode::Io, crate::cni::error::chain(&e)).context("pod namespace")
             })??;
-            Some(fastpath::setup(ctx.conf, fp, &host_name, mac, ctx.ipam)?)
+            let port = fastpath::setup(ctx.conf, fp, &host_name, mac, ctx.ipam)?;
+            fault::point(fault::ADD_AFTER_FASTPATH);
+            Some(port)
         }
         (Some(_), None) => {
             return Err(CniError::new(ErrorCode::Netlink, "the pod interface reported no MAC"));
@@ -87,12 +93,34 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
 /// Removes the fast-path port (while the host end still exists), then the
 /// host end, which removes the pair wherever the pod end is. Keeps going
 /// past a fast-path failure and reports it.
+///
+/// An ADD that stopped before its final record may have made a port it did
+/// not record; once the host end is gone, that port is an orphan of the
+/// uplink, and the uplink's garbage collection (from the recorded config)
+/// drops it and the uplink's programs when no port is left.
 pub fn teardown(rec: &Record, host: &mut Netlink) -> Result<(), CniError> {
     let fast = rec.datapath.as_ref().map(fastpath::teardown).unwrap_or(Ok(()));
+    fault::point(fault::DEL_AFTER_FASTPATH);
     let name = rec.host_ifname.clone().unwrap_or_else(|| host_ifname(&rec.id()));
     let existed = host.delete_link(&name).map_err(|e| netlink_error(&e))?;
     tracing::debug!(host_ifname = %name, existed, "veth teardown");
-    fast
+    let unrecorded = match (&rec.datapath, &rec.result) {
+        (None, None) => unrecorded_port(rec),
+        _ => Ok(()),
+    };
+    fast.and(unrecorded)
+}
+
+/// The port an unfinished ADD may have made: its uplink's orphans go.
+fn unrecorded_port(rec: &Record) -> Result<(), CniError> {
+    match NetConf::parse(rec.config.get().as_bytes()) {
+        Ok(conf) => fastpath::collect_garbage(&conf),
+        // The ADD that wrote it parsed this config: nothing can be done otherwise.
+        Err(e) => {
+            tracing::warn!(error = %e, "recorded config unreadable; no fast-path cleanup");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

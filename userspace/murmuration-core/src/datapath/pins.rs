@@ -100,6 +100,7 @@ impl PinDir {
                 }
                 _ => {}
             }
+            crate::fault::point(crate::fault::DEL_UNPINNING);
         }
         if !foreign.is_empty() {
             tracing::warn!(dir = %self.path.display(), ?foreign, "keeping a pin directory with entries that are not ours");

@@ -1,8 +1,10 @@
 //! ADD: validate, check for clashes, allocate, record, attach, answer.
 //!
 //! Nothing is changed until every check that can fail without side effects
-//! has passed. After IPAM has allocated, any failure runs [`super::release`],
-//! which undoes the interfaces, releases the lease and removes the record.
+//! has passed. Then an intent record is written, before IPAM is called, so
+//! that an ADD killed at any later step is still found and undone by DEL, GC
+//! or the node daemon. Any failure after that runs [`super::release`], which
+//! undoes the interfaces, releases the lease and removes the record.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,6 +16,7 @@ use crate::cni::config::NetConf;
 use crate::cni::env::{AttachmentId, Command};
 use crate::cni::error::{CniError, ErrorCode};
 use crate::cni::result::CniResult;
+use crate::fault;
 use crate::netlink::Netlink;
 use crate::netns::NetNs;
 use crate::state::{PodRef, Record, Store};
@@ -46,17 +49,18 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
     preflight(conf, id, &mut host, &mut pod)?;
 
     let ipam = call.ipam();
-    let ipam_result = match &ipam {
-        Some(i) => i.add(&call.invocation(Command::Add))?,
-        None => CniResult::default(),
-    };
+    // The intent record goes first: from here on, whatever happens to this
+    // process (an error, a crash, SIGKILL), DEL, GC and the daemon find the
+    // attachment and undo what was made, the lease included.
     let mut rec = new_record(call, id, ipam.is_some())?;
-    let intent = if attach::needs_intent_record(conf.mode) {
-        store.save(&rec).map_err(|e| state_error(&e))
-    } else {
-        Ok(())
+    store.save(&rec).map_err(|e| state_error(&e))?;
+    fault::point(fault::ADD_BEFORE_IPAM);
+    let allocated = match &ipam {
+        Some(i) => i.add(&call.invocation(Command::Add)),
+        None => Ok(CniResult::default()),
     };
-    let attached = intent.and_then(|()| {
+    fault::point(fault::ADD_AFTER_IPAM);
+    let attached = allocated.and_then(|ipam_result| {
         let mac = conf.effective_mac(&call.env.args);
         let mut ctx = AddContext {
             conf,
@@ -69,9 +73,10 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
             store: &store,
             record: &mut rec,
         };
-        attach::setup(&mut ctx)
+        attach::setup(&mut ctx).map(|a| (a, ipam_result))
     });
-    let result = attached.and_then(|a| finish(&mut rec, &store, a, ipam_result, conf));
+    let result =
+        attached.and_then(|(a, ipam_result)| finish(&mut rec, &store, a, ipam_result, conf));
     match result {
         Ok(r) => {
             tracing::info!(container = %id.container_id, ifname = %id.ifname, "attached");
@@ -161,6 +166,7 @@ fn finish(
         ip.interface = Some(attached.pod_interface);
     }
     rec.result = Some(ours.clone());
+    fault::point(fault::ADD_BEFORE_RECORD);
     store.save(rec).map_err(|e| state_error(&e))?;
     Ok(match conf.prev_result.clone() {
         Some(mut prev) => {

@@ -101,6 +101,7 @@ pub fn release(
     } else if let Err(e) = attach::teardown(rec, store, host) {
         errors.push(e.context(format!("tearing down {}", rec.ifname)));
     }
+    crate::fault::point(crate::fault::DEL_AFTER_LINK);
     // The IPAM that allocated is the one in the recorded config; the caller's
     // (from a DEL or GC config that may lack `ipam`) is only a fallback.
     let recorded = recorded_ipam(rec, vars);
@@ -115,6 +116,7 @@ pub fn release(
             errors.push(e.context("releasing IPAM lease"));
         }
     }
+    crate::fault::point(crate::fault::DEL_AFTER_IPAM);
     crate::test_hooks::pause(crate::test_hooks::RELEASE_BEFORE_REMOVE);
     if errors.is_empty()
         && let Err(e) = store.remove(&rec.id())

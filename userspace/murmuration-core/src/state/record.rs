@@ -73,14 +73,15 @@ pub struct Record {
     pub mtu: Option<u32>,
     #[serde(default)]
     pub pod: PodRef,
-    /// IPAM has allocated for this attachment and must be told on DEL.
+    /// IPAM ADD may have run for this attachment (set before it is called),
+    /// so teardown must tell IPAM.
     pub ipam_allocated: bool,
     /// The network config ADD received, replayed to IPAM on DEL and GC.
     pub config: Box<RawValue>,
     /// The fast-path port, when the attachment has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datapath: Option<DatapathRecord>,
-    /// Set once ADD has completed.
+    /// Set once ADD has completed; a record without it is an intent record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<CniResult>,
     pub created_unix: u64,
