@@ -13,11 +13,13 @@
 mod bounded;
 mod common;
 mod concurrency;
+mod crash;
 mod del_gc;
 mod errors;
 mod fastpath;
 mod lifecycle;
 mod multus;
+mod soak;
 mod spawn;
 mod static_ipam;
 mod status_version;

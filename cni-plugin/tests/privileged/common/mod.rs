@@ -2,6 +2,7 @@
 //! namespaces, a temporary `dataDir` and host-local lease directory, and the
 //! helpers that run the plugin the way a runtime does and inspect what it left.
 
+pub mod audit;
 pub mod netns;
 
 use std::fs;
@@ -115,6 +116,8 @@ impl Env {
 #[derive(Debug)]
 pub struct Outcome {
     pub success: bool,
+    /// The signal that killed the plugin, if one did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -219,6 +222,7 @@ impl World {
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         Outcome {
             success: out.status.success(),
+            signal: std::os::unix::process::ExitStatusExt::signal(&out.status),
             stdout: text(out.stdout),
             stderr: text(out.stderr),
         }

@@ -54,6 +54,11 @@ impl Netns {
         format!("/var/run/netns/{}", self.name)
     }
 
+    /// Whether the namespace still exists (not [`Netns::delete`]d).
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
     /// Deletes the namespace now (as a runtime does when the pod is gone).
     pub fn delete(&mut self) {
         let _turn = NETNS_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
