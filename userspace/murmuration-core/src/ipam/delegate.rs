@@ -142,6 +142,10 @@ fn with_version(inv: &Invocation<'_>, v: CniVersion) -> Result<Vec<u8>, CniError
 }
 
 impl Ipam for Delegated {
+    fn ready(&self) -> Result<(), CniError> {
+        self.binary().map(drop)
+    }
+
     fn add(&self, inv: &Invocation<'_>) -> Result<CniResult, CniError> {
         let out = self.call(inv)?.unwrap_or_default();
         let v: Value = serde_json::from_slice(&out).map_err(|e| {

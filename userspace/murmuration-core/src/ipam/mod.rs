@@ -36,6 +36,11 @@ pub struct Invocation<'a> {
 }
 
 pub trait Ipam {
+    /// Fails when this IPAM cannot run at all (a delegate missing from
+    /// `CNI_PATH`): ADD asks before it records or allocates anything.
+    fn ready(&self) -> Result<(), CniError> {
+        Ok(())
+    }
     /// Allocates addresses. The returned IPs carry no interface index yet.
     fn add(&self, inv: &Invocation<'_>) -> Result<CniResult, CniError>;
     /// Releases what ADD allocated; succeeds when nothing is held.

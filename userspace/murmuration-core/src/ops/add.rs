@@ -49,6 +49,9 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
     preflight(conf, id, &mut host, &mut pod)?;
 
     let ipam = call.ipam();
+    if let Some(i) = &ipam {
+        i.ready()?;
+    }
     // The intent record goes first: from here on, whatever happens to this
     // process (an error, a crash, SIGKILL), DEL, GC and the daemon find the
     // attachment and undo what was made, the lease included.
