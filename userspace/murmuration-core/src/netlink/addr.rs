@@ -106,21 +106,26 @@ impl Netlink {
         Ok(replies
             .iter()
             .filter_map(|r| match r {
-                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => {
-                    let ip = a.attributes.iter().find_map(|x| match x {
-                        AddressAttribute::Local(ip) => Some(*ip),
-                        _ => None,
-                    });
-                    let ip = ip.or_else(|| {
-                        a.attributes.iter().find_map(|x| match x {
-                            AddressAttribute::Address(ip) => Some(*ip),
-                            _ => None,
-                        })
-                    })?;
-                    IpNetwork::new(ip, a.header.prefix_len).ok()
-                }
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => address_of(a),
                 _ => None,
             })
             .collect())
     }
+}
+
+/// The address an `RTM_NEWADDR` reply carries (`IFA_LOCAL`, else
+/// `IFA_ADDRESS`) with its prefix; `None` without one or with a prefix
+/// longer than the family allows.
+pub fn address_of(a: &AddressMessage) -> Option<IpNetwork> {
+    let ip = a.attributes.iter().find_map(|x| match x {
+        AddressAttribute::Local(ip) => Some(*ip),
+        _ => None,
+    });
+    let ip = ip.or_else(|| {
+        a.attributes.iter().find_map(|x| match x {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        })
+    })?;
+    IpNetwork::new(ip, a.header.prefix_len).ok()
 }

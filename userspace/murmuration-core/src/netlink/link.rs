@@ -27,7 +27,8 @@ pub struct LinkInfo {
 }
 
 impl LinkInfo {
-    pub(super) fn from_message(m: &LinkMessage) -> Self {
+    /// Reads an `RTM_NEWLINK` reply.
+    pub fn from_message(m: &LinkMessage) -> Self {
         let mut info = LinkInfo {
             index: m.header.index,
             name: String::new(),

@@ -18,7 +18,7 @@ use netlink_packet_core::{
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
-pub use addr::{address_request, route_message, route_request};
+pub use addr::{address_of, address_request, route_message, route_request};
 pub use link::{LinkInfo, VethSpec, link_up_request};
 pub use link_ops::VlanSpec;
 pub use vf::{VfChange, VfState, vf_state_from};

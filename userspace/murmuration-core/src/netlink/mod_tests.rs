@@ -1,3 +1,4 @@
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 
 use super::*;
@@ -44,4 +45,50 @@ fn a_cut_datagram_is_a_decode_error_not_a_panic() {
         assert_eq!(n, 0, "{cut} bytes: no message from a cut datagram");
     }
     assert!(for_each_message(&[], |_, _| unreachable!()).is_ok());
+}
+
+/// Serializes `msgs` as the kernel sends a dump: one datagram, each message
+/// padded to 4 bytes, sequence numbers from 1.
+fn datagram(msgs: Vec<RouteNetlinkMessage>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (seq, msg) in (1..).zip(msgs) {
+        let mut header = NetlinkHeader::default();
+        header.sequence_number = seq;
+        let mut nl = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        nl.finalize();
+        let start = out.len();
+        out.resize(start + nl.buffer_len(), 0);
+        nl.serialize(&mut out[start..]);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    out
+}
+
+fn link(index: u32, name: &str) -> RouteNetlinkMessage {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.attributes.push(LinkAttribute::IfName(name.to_owned()));
+    m.attributes.push(LinkAttribute::Mtu(1500));
+    RouteNetlinkMessage::NewLink(m)
+}
+
+#[test]
+fn a_datagram_splits_into_its_messages() {
+    let mut addr = AddressMessage::default();
+    addr.header.family = netlink_packet_route::AddressFamily::Inet;
+    addr.header.prefix_len = 24;
+    addr.attributes.push(AddressAttribute::Local([10, 0, 0, 2].into()));
+    let bytes = datagram(vec![link(7, "up0"), RouteNetlinkMessage::NewAddress(addr)]);
+    let mut seen = Vec::new();
+    for_each_message(&bytes, |seq, payload| seen.push((seq, payload))).expect("decodes");
+    assert_eq!(seen.len(), 2);
+    let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) = &seen[0].1 else {
+        panic!("first is the link: {:?}", seen[0]);
+    };
+    let info = LinkInfo::from_message(l);
+    assert_eq!((seen[0].0, info.index, info.name.as_str(), info.mtu), (1, 7, "up0", Some(1500)));
+    let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(a)) = &seen[1].1 else {
+        panic!("second is the address: {:?}", seen[1]);
+    };
+    assert_eq!(address_of(a).map(|n| n.to_string()).as_deref(), Some("10.0.0.2/24"));
 }
