@@ -71,6 +71,9 @@ const CARGO_TOOLS: &[CargoTool] = &[
     // Licence, ban and source checks of the dependency graph (deny.toml);
     // run without the advisory database, which is not reachable here.
     CargoTool { krate: "cargo-deny", version: "0.20.2" },
+    // The fuzz tier (`fuzz/`); it builds libFuzzer from its own sources and
+    // needs no llvm-tools (those serve only `cargo fuzz coverage`).
+    CargoTool { krate: "cargo-fuzz", version: "0.13.2" },
 ];
 
 pub fn run() -> Result<()> {

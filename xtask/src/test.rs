@@ -1,5 +1,5 @@
 //! `cargo xtask test`: setup, lints, unprivileged tests, privileged netns tests,
-//! the QEMU VM tier.
+//! the QEMU VM tier, bounded fuzzing (see [`crate::fuzz`]).
 //!
 //! Privileged tests are `#[ignore = "privileged: ..."]` tests that need root and
 //! network namespaces; they run as `cargo test --workspace -- --ignored`. Without
@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::{setup, sh, vm};
+use crate::{fuzz, setup, sh, vm};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// Which tiers to run: `unit` (fmt, clippy, unprivileged tests), `netns`
-    /// (privileged tests in private network namespaces), `vm` (the QEMU tier) or `all`.
+    /// (privileged tests in private network namespaces), `vm` (the QEMU tier),
+    /// `fuzz` (every fuzz target for a bounded time) or `all`.
     #[arg(long, value_enum, default_value_t = Tier::All)]
     tier: Tier,
     /// Exit 0 even if a tier is skipped (no root for netns, no QEMU for vm).
@@ -29,6 +30,7 @@ enum Tier {
     Unit,
     Netns,
     Vm,
+    Fuzz,
     All,
 }
 
@@ -58,6 +60,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
         }
         if wants(Tier::Vm) {
             steps.push(vm_tier());
+        }
+        if wants(Tier::Fuzz) {
+            steps.push(timed("fuzz", fuzz::tier));
         }
     }
     print_summary(&steps);
