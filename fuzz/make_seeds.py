@@ -95,6 +95,9 @@ CNI_ARGS = {
     "zero-mac": "MAC=00:00:00:00:00:00",
     "ips": "IP=10.0.0.2/24,fd00::2/64",
     "empty": "",
+    # Found by this target: DEL's lenient parse took an earlier MAC where an
+    # empty last one unsets it.
+    "regress-empty-mac-unsets": "K8S_POD_NAME=p;MAC=02:00:00:00:00:09;MAC=",
 }
 
 

@@ -51,12 +51,14 @@ impl CniArgs {
 
 impl CniArgs {
     /// Like [`CniArgs::parse`], but drops what it cannot parse (for DEL).
+    /// An empty `MAC=` is kept: it unsets an earlier one, as in the strict parse.
     pub fn parse_lenient(raw: &str) -> Self {
         let kept: Vec<&str> = raw
             .split(';')
             .filter(|p| {
-                p.split_once('=')
-                    .is_some_and(|(k, v)| !k.is_empty() && (k != "MAC" || parse_mac(v).is_ok()))
+                p.split_once('=').is_some_and(|(k, v)| {
+                    !k.is_empty() && (k != "MAC" || v.is_empty() || parse_mac(v).is_ok())
+                })
             })
             .collect();
         Self::parse(&kept.join(";")).unwrap_or_default()
@@ -99,6 +101,15 @@ mod tests {
         assert_eq!(a.pod_name.as_deref(), Some("p"));
         assert_eq!(a.mac, None);
         assert_eq!(a.ips, ["10.0.0.2/24"]);
+    }
+
+    #[test]
+    fn lenient_parse_reads_what_the_strict_one_accepts_the_same() {
+        // The last MAC wins in both, also when it is empty (no MAC).
+        for raw in ["MAC=02:00:00:00:00:09;MAC=", "MAC=zz;MAC=02:00:00:00:00:09", "MAC="] {
+            let strict = CniArgs::parse(raw).expect("valid");
+            assert_eq!(CniArgs::parse_lenient(raw).mac, strict.mac, "{raw}");
+        }
     }
 
     #[test]
