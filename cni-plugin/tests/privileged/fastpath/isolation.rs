@@ -2,12 +2,13 @@
 //! same number are different networks, PTP priority only for networks that
 //! ask for it, and uplink-wide settings no network can flip for the others.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::frames::{Kind, frame, in_netns, mac, send};
 use super::{Fabric, UPLINK, WIRE_MAC};
+use crate::common::audit::poll;
 use murmuration_core::datapath::{PortCounters, testing};
 
 const Q1: &str = "02:00:00:00:05:01";
@@ -15,31 +16,34 @@ const Q2: &str = "02:00:00:00:05:02";
 const AD: &str = "02:00:00:00:05:03";
 const BROADCAST: &str = "ff:ff:ff:ff:ff:ff";
 
-/// Polls until `done` holds for the port's counters (the program counts a
-/// frame when it forwards it, so the sender's count says it was handled).
-fn wait_counters(f: &Fabric, cid: &str, done: impl Fn(&PortCounters) -> bool) -> PortCounters {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let c = f.counters(cid);
-        if done(&c) {
-            return c;
-        }
-        assert!(Instant::now() < deadline, "{cid}: counters never got there: {c:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Reads `read` until `done` holds (at most 10 s, through the audit's
+/// `poll`); the value that satisfied it.
+fn wait_until<T: std::fmt::Debug>(
+    what: &str,
+    read: impl Fn() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let mut last = None;
+    let reached = poll(Duration::from_secs(10), || {
+        let v = read();
+        let ok = done(&v);
+        last = Some(v);
+        ok
+    });
+    let last = last.expect("read at least once");
+    assert!(reached, "{what} never got there: {last:?}");
+    last
 }
 
-/// Polls the wire's frame counts until `done` holds.
+/// The port's counters once `done` holds (the program counts a frame when
+/// it forwards it, so the sender's count says it was handled).
+fn wait_counters(f: &Fabric, cid: &str, done: impl Fn(&PortCounters) -> bool) -> PortCounters {
+    wait_until(cid, || f.counters(cid), done)
+}
+
+/// The wire's frame counts once `done` holds.
 fn wait_wire(f: &Fabric, done: impl Fn(&[u64; 4]) -> bool) -> [u64; 4] {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let w = f.wire_stats();
-        if done(&w) {
-            return w;
-        }
-        assert!(Instant::now() < deadline, "the wire never saw the frames: {w:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the wire", || f.wire_stats(), done)
 }
 
 fn conf_with(f: &Fabric, vlan: u16, extra: Value) -> Value {
