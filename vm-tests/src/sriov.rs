@@ -100,7 +100,19 @@ impl Sriov {
             .collect();
         ip(&["link", "set", &pf, "up"]);
         ip(&["link", "set", &wire, "up"]);
-        Self { pf, pf_pci, wire, vfs }
+        let s = Self { pf, pf_pci, wire, vfs };
+        s.wait_for_carrier();
+        s
+    }
+
+    /// Waits until the PF has its carrier again: changing the VF count resets the
+    /// NIC, and igb refuses a VF rate (`EINVAL`) while the PF's link is down.
+    pub fn wait_for_carrier(&self) {
+        wait_for(&format!("{} to get its carrier", self.pf), Duration::from_secs(30), || {
+            let carrier =
+                fs::read_to_string(Path::new("/sys/class/net").join(&self.pf).join("carrier"));
+            (carrier.ok()?.trim() == "1").then_some(())
+        });
     }
 
     /// The PF with no VFs (a plain igb NIC, e.g. as a fast-path uplink) and the wire, both up.

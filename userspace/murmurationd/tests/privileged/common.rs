@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,7 +117,21 @@ impl Proc {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-        Self { child, what }
+        let proc = Self { child, what };
+        proc.wait_until_in(ns);
+        proc
+    }
+
+    /// `ip netns exec` forks into the namespace a moment after the spawn:
+    /// until then `/proc/<pid>/ns/net` is the caller's namespace, and a
+    /// test using that path would act on the wrong one.
+    fn wait_until_in(&self, ns: &Netns) {
+        let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        let want = id(&ns.path()).expect("the namespace's bind mount");
+        let own = PathBuf::from(format!("/proc/{}/ns/net", self.child.id()));
+        wait_for(&format!("{} to enter {}", self.what, ns.name), Duration::from_secs(10), || {
+            (id(&own)? == want).then_some(())
+        });
     }
 
     pub fn stop(&mut self) {
