@@ -19,6 +19,7 @@ mod errors;
 mod fastpath;
 mod lifecycle;
 mod multus;
+mod runtimes;
 mod soak;
 mod spawn;
 mod static_ipam;
