@@ -301,6 +301,19 @@ impl Spawned {
         self.child.id()
     }
 
+    /// Waits (at most `limit`, then kills it) for the runtime to exit.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut status = None;
+        poll(limit, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status.unwrap_or_else(|| {
+            let _ = self.child.kill();
+            panic!("the runtime ran longer than {limit:?}")
+        })
+    }
+
     /// Remembers the runtime's mount namespace once it runs in it.
     pub fn settle(&mut self, limit: Duration) {
         let own = mnt_ns(std::process::id());
