@@ -26,6 +26,13 @@ const APT_PACKAGES: &[&str] = &[
     "bpftool",
     // murmurationd's host tier: a real Prometheus scrapes it (ptp4l: linuxptp above).
     "prometheus",
+    // Real runtimes drive the plugin (cni-plugin/tests/privileged/runtimes):
+    // containerd's ctr, podman's CNI backend, libcni through a Go driver.
+    "containerd",
+    "runc",
+    "podman",
+    "golang-go",
+    "golang-github-appc-cni-dev",
 ];
 
 /// Packages from bookworm-backports: QEMU 10 has the `igb` NIC (7.2 has not).

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::{Rig, Spawned, assert_container_saw, container_script, require, version_of};
-use crate::common::output_with_stdin;
 use crate::common::audit::poll;
+use crate::common::output_with_stdin;
 
 /// containerd with its root, state and sockets in the rig, and the CRI
 /// plugin disabled; killed by PID (with what it left running) on drop.
@@ -88,7 +88,8 @@ fn containerd_runs_a_container_on_the_fast_path_and_its_del_leaves_nothing() {
     let d = Containerd::start(&rig);
     let rootfs = rig.dir("rootfs").display().to_string();
     let script = container_script();
-    let out = d.ctr(&["run", "--rm", "--cni", "--rootfs", &rootfs, "rt-1", "/bin/sh", "-c", &script]);
+    let out =
+        d.ctr(&["run", "--rm", "--cni", "--rootfs", &rootfs, "rt-1", "/bin/sh", "-c", &script]);
     rig.wait_for_dels(1);
     rig.print_summary(&version);
 

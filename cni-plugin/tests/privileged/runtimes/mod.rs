@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use murmuration_testkit::audit::LOCKS;
 use serde_json::{Value, json};
 
 use crate::common::audit::{Snapshot, poll};
@@ -225,18 +226,21 @@ impl Rig {
         eprintln!("{what}: what the plugin received\n{}", self.describe());
     }
 
-    /// Nothing of the attachments is left (links, addresses, routes,
-    /// records, leases, pins, map entries), except the attachments' lock
-    /// files, which DEL keeps for the next GC (none of these runtimes sends
-    /// GC): a GC with no valid attachments removes them, and then nothing of
-    /// ours remains. No mount is left under the temporary directory except
-    /// the fabric's bpffs.
+    /// The runtime's DEL left nothing of the attachments (links, addresses,
+    /// routes, records, leases, pins, map entries) except their lock files,
+    /// which DEL keeps for the next GC (none of these runtimes sends GC); a
+    /// GC with no valid attachments then removes those, and nothing of ours
+    /// remains. No mount is left under the temporary directory except the
+    /// fabric's bpffs.
     pub fn assert_left_nothing(&self) {
+        let mut left = self.f.w.snapshot(&self.f.extra()).leftovers(&self.baseline);
+        left.remove(LOCKS);
+        assert!(left.is_empty(), "the runtime's DEL left: {left:?}\n{}", self.describe());
+        self.f.assert_clean(&[]);
         let mut gc = self.f.conf(VLAN, false);
         gc["cni.dev/valid-attachments"] = json!([]);
         self.f.w.gc(&gc).ok();
         self.f.w.snapshot(&self.f.extra()).assert_nothing_left(&self.baseline);
-        self.f.assert_clean(&[]);
         let tmp = self.f.w.tmp().display().to_string();
         let mounts: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
             .expect("mountinfo")
@@ -347,10 +351,8 @@ pub fn kill_mount_namespace(ns: u64) {
         .unwrap_or_default();
     for pid in pids {
         if u32::try_from(pid).ok().and_then(mnt_ns) == Some(ns) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::SIGKILL,
-            );
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
         }
     }
 }

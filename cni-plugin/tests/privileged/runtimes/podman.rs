@@ -43,10 +43,32 @@ fn podman_runs_a_container_on_the_fast_path_and_its_del_leaves_nothing() {
     // 32768) need CAP_SYS_RESOURCE, which this machine's root lacks: runc
     // fails with EPERM. Lowering them is always allowed.
     let args = [
-        "podman", "--root", &root, "--runroot", &runroot, "--network-backend", "cni",
-        "--cni-config-dir", &cni, "--storage-driver", "vfs", "run", "--rm", "--name", "rt-1", "--ulimit", "nofile=1024:1024",
-        "--ulimit", "nproc=1024:1024",
-        "--network", &rig.f.w.net, "--rootfs", &rootfs, "/bin/sh", "-c", &script,
+        "podman",
+        "--root",
+        &root,
+        "--runroot",
+        &runroot,
+        "--network-backend",
+        "cni",
+        "--cni-config-dir",
+        &cni,
+        "--storage-driver",
+        "vfs",
+        "run",
+        "--rm",
+        "--name",
+        "rt-1",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "--network",
+        &rig.f.w.net,
+        "--rootfs",
+        &rootfs,
+        "/bin/sh",
+        "-c",
+        &script,
     ];
     let mut cmd = rig.private(&setup, &args);
     cmd.env("CONTAINERS_CONF", &conf);
