@@ -44,8 +44,8 @@ fn embedded_config(yaml: &str) -> Result<String, String> {
 
 fn parse_example(name: &str) -> (String, NetConf) {
     let path = examples_dir().join(name);
-    let yaml = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let yaml =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let config = embedded_config(&yaml).unwrap_or_else(|e| panic!("{name}: {e}"));
     let conf = NetConf::parse(config.as_bytes())
         .unwrap_or_else(|e| panic!("{name}: the plugin refuses its config: {e:?}"));
