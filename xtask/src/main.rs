@@ -6,6 +6,7 @@
 mod bench;
 mod build;
 mod demo;
+mod deploy;
 mod fuzz;
 mod setup;
 mod sh;

@@ -33,6 +33,8 @@ const APT_PACKAGES: &[&str] = &[
     "podman",
     "golang-go",
     "golang-github-appc-cni-dev",
+    // The deploy step: Debian's Python makes the validator's venv (xtask/src/deploy.rs).
+    "python3-venv",
 ];
 
 /// Packages from bookworm-backports: QEMU 10 has the `igb` NIC (7.2 has not).
@@ -88,6 +90,7 @@ pub fn run() -> Result<()> {
     rustup_items("component", RUSTUP_COMPONENTS).context("setup: rustup components")?;
     rustup_items("target", RUSTUP_TARGETS).context("setup: rustup targets")?;
     cargo_tools().context("setup: cargo-installed tools")?;
+    crate::deploy::venv().context("setup: deploy validator venv")?;
     eprintln!("setup: done");
     Ok(())
 }

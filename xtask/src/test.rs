@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::{fuzz, setup, sh, vm};
+use crate::{deploy, fuzz, setup, sh, vm};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Which tiers to run: `unit` (fmt, clippy, unprivileged tests), `netns`
+    /// Which tiers to run: `unit` (fmt, clippy, unprivileged tests, deploy/ checks), `netns`
     /// (privileged tests in private network namespaces), `vm` (the QEMU tier),
     /// `fuzz` (every fuzz target for a bounded time) or `all`.
     #[arg(long, value_enum, default_value_t = Tier::All)]
@@ -87,6 +87,7 @@ fn unit_tier() -> Vec<Step> {
         // needs a network this CI does not have.
         timed("deny", || cargo(&["deny", "check", "licenses", "bans", "sources"])),
         timed("unit", || cargo(&["test", "--workspace", "--no-fail-fast"])),
+        timed("deploy", deploy::check),
     ]
 }
 
