@@ -62,6 +62,7 @@ pub fn install(target: &Target<'_>) -> Result<Outcome, InstallError> {
     if !target.dir.is_dir() {
         return Err(InstallError::NoDirectory { path: target.dir.to_path_buf() });
     }
+    remove_stale_temps(target);
     let existing = existing(&path)?;
     match existing {
         Existing::Other => return Err(InstallError::NotRegular { path }),
@@ -115,10 +116,28 @@ fn identical(path: &Path, contents: &[u8], mode: u32) -> Result<bool, InstallErr
 /// Distinguishes temporary files of one process (several targets in a row).
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
+/// The name prefix of this target's temporary files.
+fn temp_prefix(target: &Target<'_>) -> String {
+    format!(".{}.install-", target.name)
+}
+
+/// Removes temporary files an installer killed before its rename left behind
+/// (regular files only; best effort: what cannot be removed stays).
+fn remove_stale_temps(target: &Target<'_>) {
+    let prefix = temp_prefix(target);
+    let Ok(entries) = fs::read_dir(target.dir) else { return };
+    for entry in entries.flatten() {
+        let ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix));
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A new file next to the target, complete and on disk, with the final mode.
 fn write_temp(target: &Target<'_>) -> Result<PathBuf, InstallError> {
     let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-    let name = format!(".{}.install-{}-{sequence}", target.name, std::process::id());
+    let name = format!("{}{}-{sequence}", temp_prefix(target), std::process::id());
     let temp = target.dir.join(name);
     let written = OpenOptions::new()
         .write(true)
@@ -212,6 +231,16 @@ mod tests {
         assert!(fs::symlink_metadata(&link)?.file_type().is_file());
         assert_eq!(fs::read(&link)?, b"new");
         assert_eq!(fs::read(&elsewhere)?, b"keep me");
+        Ok(())
+    }
+
+    #[test]
+    fn temporary_files_of_a_killed_install_are_removed() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        fs::write(dir.path().join(".plugin.install-4242-0"), b"half")?;
+        fs::write(dir.path().join(".other.install-4242-0"), b"not ours")?;
+        assert_eq!(install(&target(dir.path(), b"new"))?, Outcome::Installed);
+        assert_eq!(temp_files(dir.path()), [".other.install-4242-0"]);
         Ok(())
     }
 
