@@ -57,7 +57,7 @@ pub fn run() -> Result<PathBuf> {
 const FAULT_ENV: &[u8] = b"MURMURATION_FAULT";
 
 /// Fails when a binary that ships was built with the core's `testing` feature.
-fn refuse_test_build(binary: &std::path::Path) -> Result<()> {
+pub(crate) fn refuse_test_build(binary: &std::path::Path) -> Result<()> {
     let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
     if contains(&bytes, FAULT_ENV) {
         bail!("{} contains the test-only fault points (core feature `testing`)", binary.display());

@@ -8,6 +8,7 @@ mod build;
 mod demo;
 mod deploy;
 mod fuzz;
+mod image;
 mod setup;
 mod sh;
 mod test;
@@ -33,6 +34,9 @@ enum Command {
     Build,
     /// Run setup, lints, the unprivileged tests, the privileged (netns) tests and the VM tier.
     Test(test::TestArgs),
+    /// Build the node image (plugin, daemon, installer; static, FROM scratch) offline with
+    /// podman and write it to target/image/murmuration.tar (OCI archive).
+    Image,
     /// Run the plugin end to end in throwaway network namespaces (needs root).
     Demo,
     /// Run the benchmarks and regenerate docs/bench/ (needs root).
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Setup => setup::run(),
         Command::Build => build::run().map(|path| println!("{}", path.display())),
         Command::Test(args) => test::run(&args),
+        Command::Image => image::run().map(|built| println!("{}", built.archive.display())),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
         Command::Vm(args) => setup::run().and_then(|()| vm::run(&args)),

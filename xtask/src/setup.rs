@@ -24,6 +24,8 @@ const APT_PACKAGES: &[&str] = &[
     "ethtool",
     "linuxptp",
     "bpftool",
+    // The node image (`cargo xtask image`, the `image` tier): builds and runs it.
+    "podman",
     // murmurationd's host tier: a real Prometheus scrapes it (ptp4l: linuxptp above).
     "prometheus",
     // Real runtimes drive the plugin (cni-plugin/tests/privileged/runtimes):

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: setup, lints, unprivileged tests, privileged netns tests,
-//! the QEMU VM tier, bounded fuzzing (see [`crate::fuzz`]).
+//! the QEMU VM tier, bounded fuzzing (see [`crate::fuzz`]), the node image
+//! (see [`crate::image`]).
 //!
 //! Privileged tests are `#[ignore = "privileged: ..."]` tests that need root and
 //! network namespaces; they run as `cargo test --workspace -- --ignored`. Without
@@ -11,13 +12,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::{deploy, fuzz, setup, sh, vm};
+use crate::{deploy, fuzz, image, setup, sh, vm};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// Which tiers to run: `unit` (fmt, clippy, unprivileged tests, deploy/ checks), `netns`
     /// (privileged tests in private network namespaces), `vm` (the QEMU tier),
-    /// `fuzz` (every fuzz target for a bounded time) or `all`.
+    /// `fuzz` (every fuzz target for a bounded time), `image` (build the node
+    /// image and run its installer with podman; root) or `all`.
     #[arg(long, value_enum, default_value_t = Tier::All)]
     tier: Tier,
     /// Exit 0 even if a tier is skipped (no root for netns, no QEMU for vm).
@@ -31,6 +33,7 @@ enum Tier {
     Netns,
     Vm,
     Fuzz,
+    Image,
     All,
 }
 
@@ -64,6 +67,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
         if wants(Tier::Fuzz) {
             steps.push(timed("fuzz", fuzz::tier));
         }
+        if wants(Tier::Image) {
+            steps.push(as_root("image", image::tier));
+        }
     }
     print_summary(&steps);
     verdict(&steps, args.allow_skip)
@@ -92,16 +98,17 @@ fn unit_tier() -> Vec<Step> {
 }
 
 fn netns_tier() -> Step {
+    as_root("netns", || cargo(&["test", "--workspace", "--no-fail-fast", "--", "--ignored"]))
+}
+
+/// A tier that needs root (network namespaces, podman), SKIPPED without it.
+fn as_root(name: &'static str, step: impl FnOnce() -> Result<()>) -> Step {
     if !sh::is_root() {
-        let reason = "not running as root: privileged tests need root and network namespaces";
-        sh::banner(&format!("netns tier SKIPPED: {reason}"));
-        return Step {
-            name: "netns",
-            outcome: Outcome::Skipped(reason.to_owned()),
-            duration: Duration::ZERO,
-        };
+        let reason = format!("not running as root: the {name} tier needs root");
+        sh::banner(&format!("{name} tier SKIPPED: {reason}"));
+        return Step { name, outcome: Outcome::Skipped(reason), duration: Duration::ZERO };
     }
-    timed("netns", || cargo(&["test", "--workspace", "--no-fail-fast", "--", "--ignored"]))
+    timed(name, step)
 }
 
 /// The guest's hard limit: far above the tier's usual few minutes.

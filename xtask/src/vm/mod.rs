@@ -18,7 +18,7 @@ pub mod bench;
 mod initramfs;
 mod qemu;
 mod report;
-mod share;
+pub(crate) mod share;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
