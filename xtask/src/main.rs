@@ -33,7 +33,7 @@ enum Command {
     /// Run setup, lints, the unprivileged tests, the privileged (netns) tests and the VM tier.
     Test(test::TestArgs),
     /// Run the plugin end to end in throwaway network namespaces (needs root).
-    Demo,
+    Demo(demo::DemoArgs),
     /// Run the benchmarks and regenerate docs/bench/ (needs root).
     Bench(bench::BenchArgs),
     /// Run the QEMU test tier (SR-IOV VFs, 802.1Q) in a guest with a real kernel.
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         Command::Setup => setup::run(),
         Command::Build => build::run().map(|path| println!("{}", path.display())),
         Command::Test(args) => test::run(&args),
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Vm(args) => setup::run().and_then(|()| vm::run(&args)),
         Command::VmBench(args) => setup::run().and_then(|()| vm::bench::run(&args)),
