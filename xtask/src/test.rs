@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::{fuzz, setup, sh, vm};
+use crate::{demo, fuzz, setup, sh, vm};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
@@ -57,6 +57,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
         }
         if wants(Tier::Netns) {
             steps.push(netns_tier());
+            if sh::is_root() {
+                steps.push(timed("demo", demo::smoke));
+            }
         }
         if wants(Tier::Vm) {
             steps.push(vm_tier());

@@ -121,7 +121,7 @@ pub fn print(report: &Report) {
     if report.passed() {
         println!("  node after DEL, against before ADD: nothing new ({})", report.audited);
         println!("  host after teardown: {}", report.host_checked);
-        println!("leak check: passed, nothing left");
+        println!("{}", super::LEAK_CHECK_PASSED);
     } else {
         println!("leak check: FAILED, left behind:");
         for item in report.leftovers() {

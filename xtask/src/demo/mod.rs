@@ -84,6 +84,26 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
+/// The line the demo prints when its leak check passed.
+const LEAK_CHECK_PASSED: &str = "leak check: passed, nothing left";
+
+/// The netns tier's demo step: `cargo xtask demo` as a child process must
+/// exit 0 and report that its leak check passed.
+pub fn smoke() -> Result<()> {
+    let xtask = std::env::current_exe().context("locating xtask")?;
+    let output = Command::new(xtask).arg("demo").stdin(std::process::Stdio::null()).output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        bail!("`cargo xtask demo` failed ({})", output.status);
+    }
+    if !stdout.lines().any(|line| line == LEAK_CHECK_PASSED) {
+        bail!("`cargo xtask demo` exited 0 without `{LEAK_CHECK_PASSED}`");
+    }
+    Ok(())
+}
+
 /// `<target>/demo`, emptied: the calls' JSON, the benchmark's JSON and plots.
 fn output_dir(binary: &Path) -> Result<PathBuf> {
     let target = binary.parent().and_then(Path::parent).context("unexpected target layout")?;
