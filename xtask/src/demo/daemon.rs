@@ -16,7 +16,6 @@ pub const LISTEN: &str = "127.0.0.1:9465";
 const SHOWN: &[&str] = &[
     "murmuration_attachments{",
     "murmuration_attachment_rx_packets_total",
-    "murmuration_fastpath_packets_total",
     "murmuration_cni_operations_total{",
     "murmuration_ptp_sync_state{state=\"LOCKED\"}",
     "murmurationd_inventory_refreshes_total",

@@ -115,11 +115,14 @@ impl Report {
 /// Prints the clean-up confirmation (or what was left).
 pub fn print(report: &Report) {
     println!(
-        "\nclean-up: DEL for every pod (one twice: DEL of what is gone succeeds); {}",
+        "\nclean-up: DEL for every pod (one twice: DEL of what is gone succeeds), GC per network;\n  {}",
         report.calls
     );
     if report.passed() {
-        println!("  node after DEL, against before ADD: nothing new ({})", report.audited);
+        println!(
+            "  node after DEL and GC = node before ADD (links, addresses, routes, records, locks, \
+             leases, pins)"
+        );
         println!("  host after teardown: {}", report.host_checked);
         println!("{}", super::LEAK_CHECK_PASSED);
     } else {

@@ -234,7 +234,7 @@ impl Demo {
     }
 
     /// Stops the processes, DELs every pod (one twice: a repeated DEL must
-    /// succeed), audits the node against the baseline, then deletes the
+    /// succeed), GCs each network, audits the node against the baseline, then deletes the
     /// namespaces and the bpffs and checks the host for leftovers.
     fn tear_down(mut self) -> Result<leak::Report> {
         let stopped = self.stop_processes();
@@ -245,6 +245,9 @@ impl Demo {
         }
         let config = self.config_of(0).clone();
         self.plugin.pod_call("DEL", &self.pods[0], &config, None)?;
+        for config in self.configs.clone() {
+            self.plugin.gc(&config)?;
+        }
         let after = self.leak_scope().snapshot();
         let baseline = self.baseline.take().unwrap_or_default();
         let namespaces = self.topology.all_names();

@@ -124,6 +124,17 @@ impl Plugin {
         self.call("STATUS", &env, config)
     }
 
+    /// GC of a network with no valid attachment left: the runtime's sweep
+    /// after its pods are gone (drops what DEL keeps for it: lock files).
+    pub fn gc(&mut self, config: &Value) -> Result<Value> {
+        let env = [("CNI_COMMAND", "GC".to_owned()), ("CNI_PATH", CNI_PATH.to_owned())];
+        let mut config = config.clone();
+        if let Some(object) = config.as_object_mut() {
+            object.insert("cni.dev/valid-attachments".to_owned(), Value::Array(Vec::new()));
+        }
+        self.call("GC", &env, &config)
+    }
+
     /// ADD, CHECK or DEL for `pod`; `prev_result` is injected as `prevResult`.
     pub fn pod_call(
         &mut self,

@@ -9,7 +9,6 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-
 /// The uplink the plugin is configured with (`"master"`), inside the node namespace.
 pub const UPLINK: &str = "uplink0";
 pub const WIRE_END: &str = "wire0";
@@ -51,7 +50,9 @@ impl Topology {
             &node,
             &["link", "add", UPLINK, "type", "veth", "peer", "name", WIRE_END, "netns", &wire],
         )?;
-        ip(&node, &["link", "set", UPLINK, "up"])?;
+        // No IPv6 link-local address (nor its route) on the demo's own links:
+        // the leak check's baseline must not change under it.
+        ip(&node, &["link", "set", UPLINK, "addrgenmode", "none", "up"])?;
         ip(&wire, &["link", "set", WIRE_END, "up"])?;
         veth_pair((&node, PTP_NODE, PTP_NODE_ADDR), (&wire, PTP_WIRE, PTP_WIRE_ADDR))?;
         Ok(topology)
@@ -112,7 +113,7 @@ fn veth_pair(a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<()> {
     ip(a_ns, &["link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b_ns])?;
     for (netns, ifname, addr) in [(a_ns, a_if, a_addr), (b_ns, b_if, b_addr)] {
         ip(netns, &["addr", "add", addr, "dev", ifname])?;
-        ip(netns, &["link", "set", ifname, "up"])?;
+        ip(netns, &["link", "set", ifname, "addrgenmode", "none", "up"])?;
     }
     Ok(())
 }
