@@ -64,22 +64,26 @@ fn print_hints(demo: &Demo, pod2: &str, script: &Path) {
     let node = &demo.topology.node;
     let pod = &demo.pods[0].netns;
     let pins = demo.bpffs.pin_root().join(UPLINK);
+    let hints = [
+        ("ip netns list".to_owned(), "the demo's namespaces are mmdemo-*"),
+        (format!("ip -n {pod} -br addr"), "pod1's net1"),
+        (format!("ip -n {node} -br link"), "uplink0, ptp0 and the host veths"),
+        (format!("ip netns exec {pod} ping -c3 {pod2}"), "pod1 -> pod2 over the fast path"),
+        (format!("ip netns exec {node} curl -s http://{LISTEN}/metrics"), "the daemon"),
+        (format!("ip netns exec {node} curl -s http://{LISTEN}/status"), "inventory, PTP"),
+        (format!("ip netns exec {node} bpftool net show dev {UPLINK}"), "the tc programs"),
+        (format!("ls {}", pins.display()), "the pinned maps and programs"),
+        (
+            format!(
+                "cargo run --release -p murmuration-cni --example fastpath_stats -- {}",
+                pins.display()
+            ),
+            "counters",
+        ),
+    ];
     println!("\nleft running (--keep). Look around:");
-    println!("  ip netns list | grep mmdemo");
-    println!("  ip -n {pod} -br addr                       # a pod's net1");
-    println!("  ip -n {node} -br link                      # uplink0, the host veths");
-    println!("  ip netns exec {pod} ping -c3 {pod2}   # pod1 -> pod2 over the fast path");
-    println!("  ip netns exec {node} curl -s http://{LISTEN}/metrics");
-    println!("  ip netns exec {node} curl -s http://{LISTEN}/status");
-    println!("  ip netns exec {node} bpftool net show dev {UPLINK}");
-    println!(
-        "  bpftool map show pinned {}/<map>   # maps under {}",
-        pins.display(),
-        pins.display()
-    );
-    println!(
-        "  cargo run --release -p murmuration-cni --example fastpath_stats -- {}",
-        pins.display()
-    );
+    for (command, what) in hints {
+        println!("  {command:<64} # {what}");
+    }
     println!("tear it all down with:\n  sh {}", script.display());
 }
