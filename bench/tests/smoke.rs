@@ -68,6 +68,25 @@ fn cni_quick_run_writes_results() {
     assert_svg(&out.path().join("cni-add-p50.svg"));
 }
 
+/// `--path` limits the run to the named paths (the demo measures three).
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn datapath_path_selects_only_the_named_paths() {
+    assert_root();
+    let out = tempfile::tempdir().expect("tempdir");
+    let plugin = plugin();
+    let plugin = plugin.to_str().expect("utf-8");
+    let args = ["--samples", "100", "--seconds", "0.1", "--plugin", plugin];
+    let select = ["--path", "bridge", "--path", "fast"];
+    run(out.path(), &[&["datapath"][..], &args, &select].concat());
+    let doc = json(&out.path().join("datapath.json"));
+    let names: Vec<&str> =
+        doc["paths"].as_array().expect("paths").iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(names, ["bridge", "murmuration fast path"]);
+    let md = std::fs::read_to_string(out.path().join("datapath.md")).expect("md");
+    assert!(md.contains("| fast path p50 RTT / bridge p50 |"), "ratios without the floor:\n{md}");
+}
+
 #[test]
 #[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
 fn datapath_quick_run_writes_results_and_compare_reads_them() {

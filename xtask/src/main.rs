@@ -38,7 +38,7 @@ enum Command {
     /// podman and write it to target/image/murmuration.tar (OCI archive).
     Image,
     /// Run the plugin end to end in throwaway network namespaces (needs root).
-    Demo,
+    Demo(demo::DemoArgs),
     /// Run the benchmarks and regenerate docs/bench/ (needs root).
     Bench(bench::BenchArgs),
     /// Run the QEMU test tier (SR-IOV VFs, 802.1Q) in a guest with a real kernel.
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Command::Build => build::run().map(|path| println!("{}", path.display())),
         Command::Test(args) => test::run(&args),
         Command::Image => image::run().map(|built| println!("{}", built.archive.display())),
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Vm(args) => setup::run().and_then(|()| vm::run(&args)),
         Command::VmBench(args) => setup::run().and_then(|()| vm::bench::run(&args)),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::{deploy, fuzz, image, setup, sh, vm};
+use crate::{demo, deploy, fuzz, image, setup, sh, vm};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
@@ -60,6 +60,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
         }
         if wants(Tier::Netns) {
             steps.push(netns_tier());
+            if sh::is_root() {
+                steps.push(timed("demo", demo::smoke));
+            }
         }
         if wants(Tier::Vm) {
             steps.push(vm_tier());

@@ -37,6 +37,24 @@ pub struct Args {
     /// datapath-generators.{md,json}); no paths.
     #[arg(long)]
     generators_only: bool,
+    /// Measure only these paths (repeatable; default: every path).
+    #[arg(long = "path", value_enum)]
+    paths: Vec<PathKind>,
+}
+
+/// The paths `datapath` can measure, as `--path` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PathKind {
+    Floor,
+    Bridge,
+    Iptables,
+    Fast,
+    NoCounters,
+    IdleTagger,
+    Vlan,
+    VlanInPacket,
+    Xdp,
+    PodToPod,
 }
 
 /// Rounds of the generator comparison; each generator keeps its best.
@@ -116,7 +134,7 @@ pub fn measure(
     })
 }
 
-type Builder<'a> = Box<dyn Fn() -> anyhow::Result<Built> + 'a>;
+type Builder<'a> = (PathKind, Box<dyn Fn() -> anyhow::Result<Built> + 'a>);
 
 /// Names of the fast-path rows (`report` computes ratios between them).
 pub mod rows {
@@ -132,22 +150,37 @@ pub mod rows {
 fn builders(plugin: &Path) -> Vec<Builder<'_>> {
     use fastpath::Variant;
     let in_packet = Variant { vlan: 100, tags_in_packet: true, ..Variant::default() };
-    let fast: [(&str, &str, Variant); 7] = [
-        ("dpf", rows::FAST, Variant::default()),
-        ("dpc", rows::NO_COUNTERS, Variant { no_counters: true, ..Variant::default() }),
-        ("dpg", rows::IDLE_TAGGER, Variant { idle_tagger: true, ..Variant::default() }),
-        ("dpt", rows::VLAN, Variant { vlan: 100, ..Variant::default() }),
-        ("dpk", rows::VLAN_IN_PACKET, in_packet),
-        ("dpx", rows::XDP, Variant { xdp: true, ..in_packet }),
-        ("dpp", rows::POD_TO_POD, Variant { pod_to_pod: true, ..Variant::default() }),
+    let fast: [(PathKind, &str, &str, Variant); 7] = [
+        (PathKind::Fast, "dpf", rows::FAST, Variant::default()),
+        (
+            PathKind::NoCounters,
+            "dpc",
+            rows::NO_COUNTERS,
+            Variant { no_counters: true, ..Variant::default() },
+        ),
+        (
+            PathKind::IdleTagger,
+            "dpg",
+            rows::IDLE_TAGGER,
+            Variant { idle_tagger: true, ..Variant::default() },
+        ),
+        (PathKind::Vlan, "dpt", rows::VLAN, Variant { vlan: 100, ..Variant::default() }),
+        (PathKind::VlanInPacket, "dpk", rows::VLAN_IN_PACKET, in_packet),
+        (PathKind::Xdp, "dpx", rows::XDP, Variant { xdp: true, ..in_packet }),
+        (
+            PathKind::PodToPod,
+            "dpp",
+            rows::POD_TO_POD,
+            Variant { pod_to_pod: true, ..Variant::default() },
+        ),
     ];
     let mut out: Vec<Builder<'_>> = vec![
-        Box::new(|| paths::bare_veth("dpv")),
-        Box::new(|| paths::bridge("dpb")),
-        Box::new(|| paths::iptables("dpi", 1000)),
+        (PathKind::Floor, Box::new(|| paths::bare_veth("dpv"))),
+        (PathKind::Bridge, Box::new(|| paths::bridge("dpb"))),
+        (PathKind::Iptables, Box::new(|| paths::iptables("dpi", 1000))),
     ];
-    for (tag, name, v) in fast {
-        out.push(Box::new(move || fastpath::build(tag, name, plugin, v)));
+    for (kind, tag, name, v) in fast {
+        out.push((kind, Box::new(move || fastpath::build(tag, name, plugin, v))));
     }
     out
 }
@@ -165,7 +198,8 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
         .ok();
     let generator = choice.as_ref().map_or(Generator::Sendmmsg, |c| c.used);
     let mut results = Vec::new();
-    for build in builders(&plugin) {
+    let wanted = |kind: &PathKind| args.paths.is_empty() || args.paths.contains(kind);
+    for (_, build) in builders(&plugin).into_iter().filter(|(kind, _)| wanted(kind)) {
         match build().and_then(|p| measure(&p, samples, secs, generator)) {
             Ok(r) => results.push(r),
             Err(e) => {
