@@ -5,7 +5,7 @@ use super::{Call, netns_error, open_host_netlink, open_pod_netlink, state_error}
 use crate::cni::env::Command;
 use crate::cni::error::{CniError, ErrorCode};
 use crate::cni::result::CniResult;
-use crate::cni::types::PciAddress;
+use crate::cni::types::{MacAddr, PciAddress};
 use crate::netlink::Netlink;
 use crate::netns::NetNs;
 use crate::state::{Record, VfRecord};
@@ -94,10 +94,26 @@ fn check_prev_result(prev: &CniResult, rec: &Record, asked: Asked) -> Result<(),
         return Err(mismatch(format!("prevResult has no interface {} in a sandbox", rec.ifname)));
     };
     if asked.mac && iface.mac.is_some() && iface.mac != rec.mac {
-        let (has, want) = (shown(iface.mac), shown(rec.mac));
-        return Err(mismatch(format!("prevResult MAC {has} differs from {want}")));
+        let plain = format!("prevResult MAC {} differs from {}", shown(iface.mac), shown(rec.mac));
+        return Err(mac_changed(rec, plain, "prevResult MAC", iface.mac));
     }
     Ok(())
+}
+
+/// The interface's MAC is not the recorded one. On a fast-path port that
+/// is a port whose frames the source MAC check drops: say so, and how to
+/// set a MAC that works.
+fn mac_changed(rec: &Record, plain: String, what: &str, has: Option<MacAddr>) -> CniError {
+    if rec.datapath.is_none() {
+        return mismatch(plain);
+    }
+    let (has, want) = (shown(has), shown(rec.mac));
+    mismatch(format!(
+        "{what} {has} differs from {want}, the MAC the eBPF fast path locked this port to: \
+         frames from {has} are dropped (drop reason spoof). A later plugin in the chain \
+         (e.g. tuning's \"mac\") must not change it: set the MAC with murmuration's \"mac\", \
+         runtimeConfig.mac or MAC= in CNI_ARGS, which tuning then repeats"
+    ))
 }
 
 /// An optional value for a message: the value, or "none".
@@ -118,7 +134,8 @@ fn check_pod(
         .ok_or_else(|| mismatch(format!("interface {} is missing from the pod", rec.ifname)))?;
     if asked.mac && link.mac != rec.mac {
         let (has, want) = (shown(link.mac), shown(rec.mac));
-        return Err(mismatch(format!("{} has MAC {has}, expected {want}", rec.ifname)));
+        let plain = format!("{} has MAC {has}, expected {want}", rec.ifname);
+        return Err(mac_changed(rec, plain, &format!("{} has MAC", rec.ifname), link.mac));
     }
     if asked.mtu && rec.mtu.is_some() && link.mtu != rec.mtu {
         let (has, want) = (shown(link.mtu), shown(rec.mtu));
