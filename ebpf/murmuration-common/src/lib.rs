@@ -52,9 +52,18 @@ pub const DROP_MALFORMED: usize = 4;
 /// IP, ARP or ND from an address IPAM did not give the pod, or a router
 /// advertisement / redirect from a pod (`ipSpoofchk`).
 pub const DROP_IP_SPOOF: usize = 5;
+/// Over the port's configured rate (`bandwidth`): the policer in `RATE`.
+pub const DROP_RATE_LIMIT: usize = 6;
 pub const NUM_DROP_REASONS: usize = 8;
-pub const DROP_REASON_NAMES: [&str; 6] =
-    ["spoof", "vlan_not_allowed", "no_route", "helper_failed", "malformed", "ip_spoof"];
+pub const DROP_REASON_NAMES: [&str; 7] = [
+    "spoof",
+    "vlan_not_allowed",
+    "no_route",
+    "helper_failed",
+    "malformed",
+    "ip_spoof",
+    "rate_limit",
+];
 
 /// Ethernet/VLAN constants (host byte order).
 pub const ETH_P_8021Q: u16 = 0x8100;
@@ -240,6 +249,36 @@ pub struct NodeConfig {
     pub tai_offset_ns: u64,
 }
 
+/// Value of the `RATE` array (index: [`counter_index`] of the attachment
+/// and direction): an EDT-style virtual-queue policer. On a frame of `len`
+/// bytes: `t = max(next_ns, now)`; if `t - now > burst_ns` the frame is
+/// dropped, else `next_ns = t + len * 8e9 / rate_bps` and it passes. Shared
+/// by all CPUs (not per-CPU: the queue is one); a lost update between two
+/// CPUs lets a frame through early, never drops one wrongly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policer {
+    /// Bits per second; 0: no limit.
+    pub rate_bps: u64,
+    /// The burst as time at `rate_bps`: burst bits * 1e9 / rate, ns.
+    pub burst_ns: u64,
+    /// When the virtual queue is empty again (CLOCK_MONOTONIC ns).
+    pub next_ns: u64,
+}
+
+impl Policer {
+    /// A policer for `rate_bps` bits/s with a burst of `burst_bits`; no
+    /// limit when either is 0.
+    pub const fn new(rate_bps: u64, burst_bits: u64) -> Self {
+        if rate_bps == 0 || burst_bits == 0 {
+            return Self { rate_bps: 0, burst_ns: 0, next_ns: 0 };
+        }
+        let ns = (burst_bits as u128) * 1_000_000_000 / (rate_bps as u128);
+        let burst_ns = if ns > u64::MAX as u128 { u64::MAX } else { ns as u64 };
+        Self { rate_bps, burst_ns, next_ns: 0 }
+    }
+}
+
 /// Per-(attachment, direction) counters (PerCpuArray value; userspace sums
 /// the CPUs).
 #[repr(C)]
@@ -325,6 +364,8 @@ pub mod map_names {
     pub const SETTINGS: &str = "SETTINGS";
     /// Set of (host veth ifindex, address) a pod may send from (`ipSpoofchk`).
     pub const POD_IPS: &str = "POD_IPS";
+    /// Array of [`super::Policer`] per (attachment, direction) (`bandwidth`).
+    pub const RATE: &str = "RATE";
 }
 
 /// Program names (function names in the eBPF crate).
@@ -347,6 +388,7 @@ const _: () = {
     assert!(size_of::<PodIpKey>() == 24);
     assert!(size_of::<Counters>() == 8 * (4 + NUM_DROP_REASONS));
     assert!(size_of::<Histogram>() == 8 * (2 + HIST_BUCKETS));
+    assert!(size_of::<Policer>() == 24);
 };
 
 #[cfg(feature = "user")]
@@ -374,4 +416,6 @@ mod pod_impls {
     unsafe impl aya::Pod for Counters {}
     // SAFETY: see above.
     unsafe impl aya::Pod for Histogram {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for Policer {}
 }

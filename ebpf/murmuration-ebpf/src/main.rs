@@ -20,6 +20,7 @@
 mod maps;
 mod parse;
 mod pod;
+mod rate;
 mod skb;
 mod source;
 mod stats;

@@ -7,8 +7,8 @@ use aya_ebpf::{
     maps::{Array, DevMapHash, HashMap, PerCpuArray},
 };
 use murmuration_common::{
-    AttachKey, AttachValue, Counters, Histogram, NodeConfig, PodConfig, VlanMembers, COUNTER_SLOTS,
-    PodIpKey, HIST_SLOTS, MAX_ATTACHMENTS, MAX_ATTACH_ENTRIES, MAX_POD_IPS, MAX_VLANS,
+    AttachKey, AttachValue, Counters, Histogram, NodeConfig, PodConfig, Policer, VlanMembers,
+    COUNTER_SLOTS, PodIpKey, HIST_SLOTS, MAX_ATTACHMENTS, MAX_ATTACH_ENTRIES, MAX_POD_IPS, MAX_VLANS,
     SETTINGS_LEN,
 };
 
@@ -36,6 +36,11 @@ pub static COUNTERS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(COUNT
 /// Per (attachment, direction, kind) latency histograms.
 #[map]
 pub static LATENCY: PerCpuArray<Histogram> = PerCpuArray::with_max_entries(HIST_SLOTS, 0);
+
+/// Per (attachment, direction) rate policers (`bandwidth`); shared by all
+/// CPUs.
+#[map]
+pub static RATE: Array<Policer> = Array::with_max_entries(COUNTER_SLOTS, 0);
 
 /// Attachment id -> host veth ifindex: the XDP program's redirect targets
 /// (an XDP redirect into a veth end delivers to its peer, the pod).

@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use murmuration_common::{
     vlan_key, AttachKey, AttachValue, PodConfig, ATTACH_F_TRUNK, DIR_FROM_POD, DIR_TO_POD,
-    DROP_HELPER_FAILED, DROP_IP_SPOOF, DROP_MALFORMED, DROP_NO_ROUTE, DROP_SPOOF,
+    DROP_HELPER_FAILED, DROP_IP_SPOOF, DROP_MALFORMED, DROP_NO_ROUTE, DROP_RATE_LIMIT, DROP_SPOOF,
     DROP_VLAN_NOT_ALLOWED, POD_F_IP_SPOOFCHK, POD_F_NO_SPOOFCHK, POD_F_PTP_PRIORITY, POD_F_TRUNK,
     VLAN_VID_MASK,
 };
@@ -15,7 +15,7 @@ use murmuration_common::{
 use crate::{
     maps::{lookup_attach, node_config, POD_CFG},
     parse::{mac_eq, parse_frame, Frame},
-    skb, source, stats,
+    rate, skb, source, stats,
     uplink::mark_ptp,
     vlan::{flood, TagState},
 };
@@ -54,6 +54,10 @@ pub fn handle(ctx: &TcContext) -> i32 {
     let Some(mut tag) = egress_tag(cfg, &port, &frame) else {
         return drop(&port, DROP_VLAN_NOT_ALLOWED);
     };
+    // The port's egress rate (`bandwidth`); PTP is never held back.
+    if !frame.ptp && !rate::admit(port.attach_id, DIR_FROM_POD, ctx.len()) {
+        return drop(&port, DROP_RATE_LIMIT);
+    }
     // Only a port whose network asks for it may raise its PTP's priority.
     if frame.ptp && port.ptp_priority {
         mark_ptp(ctx);
@@ -133,6 +137,11 @@ fn to_local_pod(
     att: &AttachValue,
     t0: u64,
 ) -> i32 {
+    // The receiving port's ingress rate.
+    if !frame.ptp && !rate::admit(att.attach_id, DIR_TO_POD, ctx.len()) {
+        stats::count_drop(att.attach_id, DIR_TO_POD, DROP_RATE_LIMIT);
+        return TC_ACT_SHOT;
+    }
     if tag.ensure(ctx, att.flags & ATTACH_F_TRUNK != 0).is_err() {
         return drop(port, DROP_HELPER_FAILED);
     }

@@ -6,13 +6,13 @@ use aya_ebpf::{
 };
 use murmuration_common::{
     vlan_key, AttachKey, AttachValue, ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, DIR_TO_POD,
-    DROP_HELPER_FAILED,
+    DROP_HELPER_FAILED, DROP_RATE_LIMIT,
 };
 
 use crate::{
     maps::{lookup_attach, node_config},
     parse::{parse_frame, Frame},
-    skb, stats,
+    rate, skb, stats,
     vlan::{flood, TagState},
 };
 
@@ -60,6 +60,11 @@ fn pass_to_stack(ctx: &TcContext, frame: &Frame) -> i32 {
 /// pod side of the veth directly (no backlog queue, no second netif_rx).
 #[inline(always)]
 fn deliver_to_pod(ctx: &TcContext, frame: &Frame, att: &AttachValue, t0: u64) -> i32 {
+    // The pod's ingress rate (`bandwidth`); PTP is never held back.
+    if !frame.ptp && !rate::admit(att.attach_id, DIR_TO_POD, ctx.len()) {
+        stats::count_drop(att.attach_id, DIR_TO_POD, DROP_RATE_LIMIT);
+        return TC_ACT_SHOT;
+    }
     if att.flags & ATTACH_F_TRUNK == 0 && frame.tagged && skb::vlan_pop(ctx).is_err() {
         stats::count_drop(att.attach_id, DIR_TO_POD, DROP_HELPER_FAILED);
         return TC_ACT_SHOT;

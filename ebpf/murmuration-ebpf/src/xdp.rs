@@ -13,12 +13,14 @@ use aya_ebpf::{
     bindings::xdp_action::{XDP_DROP, XDP_PASS},
     programs::XdpContext,
 };
-use murmuration_common::{AttachKey, ATTACH_F_TRUNK, DIR_TO_POD, DROP_HELPER_FAILED};
+use murmuration_common::{
+    AttachKey, ATTACH_F_TRUNK, DIR_TO_POD, DROP_HELPER_FAILED, DROP_RATE_LIMIT,
+};
 
 use crate::{
     maps::{lookup_attach, PORT_DEVS},
     parse::{load, parse_xdp, store, VLAN_HLEN},
-    skb, stats,
+    rate, skb, stats,
 };
 
 #[inline(always)]
@@ -33,6 +35,12 @@ pub fn handle(ctx: &XdpContext) -> u32 {
     let Some(att) = lookup_attach(&AttachKey::new(frame.tag_proto, frame.vid, frame.dst)) else {
         return XDP_PASS;
     };
+    // The pod's ingress rate, charged as tc would (tag not counted).
+    let wire_len = (ctx.data_end() - ctx.data()) as u32;
+    if !rate::admit(att.attach_id, DIR_TO_POD, wire_len.saturating_sub(VLAN_HLEN as u32)) {
+        stats::count_drop(att.attach_id, DIR_TO_POD, DROP_RATE_LIMIT);
+        return XDP_DROP;
+    }
     if att.flags & ATTACH_F_TRUNK == 0 && !pop_tag(ctx) {
         stats::count_drop(att.attach_id, DIR_TO_POD, DROP_HELPER_FAILED);
         return XDP_DROP;

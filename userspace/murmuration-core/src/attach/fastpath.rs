@@ -5,6 +5,7 @@ use crate::cni::config::{FastPathConf, NetConf, VlanProto};
 use crate::cni::error::{CniError, ErrorCode, chain};
 use crate::cni::result::CniResult;
 use crate::cni::types::MacAddr;
+use crate::datapath::common::Policer;
 use crate::datapath::{self, DatapathError, Port, PortSpec, UplinkConfig, common};
 use crate::state::DatapathRecord;
 
@@ -62,6 +63,8 @@ pub fn port_spec(
         ptp_priority: fp.ptp_priority,
         ip_spoofchk: fp.ip_spoofchk,
         ips: ipam.ips.iter().map(|ip| ip.address.ip()).collect(),
+        rates: [fp.bandwidth.ingress, fp.bandwidth.egress]
+            .map(|l| l.map_or_else(Default::default, |l| Policer::new(l.rate_bps, l.burst_bits))),
     }
 }
 

@@ -82,6 +82,7 @@ struct RawRuntimeConfig {
     device_id: Option<String>,
     #[serde(rename = "CNIDeviceInfoFile")]
     device_info_file: Option<PathBuf>,
+    bandwidth: Option<Value>,
 }
 
 /// One entry of GC's `cni.dev/valid-attachments`.
@@ -254,7 +255,12 @@ impl NetConf {
             master: raw.master.as_deref().map(IfName::parse).transpose().map_err(bad)?,
             device,
             props: parse_props(&raw)?,
-            fastpath: parse_fastpath(&raw.fast, mode, raw.master.is_some())?,
+            fastpath: parse_fastpath(
+                &raw.fast,
+                raw.runtime_config.bandwidth.as_ref(),
+                mode,
+                raw.master.is_some(),
+            )?,
             mac: raw.mac.as_deref().filter(|m| !m.is_empty()).map(parse_unicast_mac).transpose()?,
             mtu: raw.mtu.map(validate_mtu).transpose()?,
             data_dir: raw.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into()),

@@ -270,3 +270,24 @@ fn trunk_ranges_are_validated_then_merged_whatever_their_number() {
     bad.push(json!("4000-4095"));
     assert_eq!(parse(with(json!({"master": "up0", "trunk": bad}))).err().map(|e| e.code), Some(7));
 }
+
+#[test]
+fn bandwidth_comes_from_runtime_config_first_and_needs_the_fast_path() {
+    use crate::cni::bandwidth::Limit;
+    let key = json!({"egressRate": 1000, "egressBurst": 80});
+    let runtime = json!({"ingressRate": 2000, "ingressBurst": 160});
+    let c = parse(with(json!({"master": "up0", "bandwidth": key}))).expect("valid");
+    let bw = c.fastpath.expect("on").bandwidth;
+    assert_eq!((bw.ingress, bw.egress), (None, Some(Limit { rate_bps: 1000, burst_bits: 80 })));
+    let both = json!({"master": "up0", "bandwidth": key, "runtimeConfig": {"bandwidth": runtime}});
+    let bw = parse(with(both)).expect("valid").fastpath.expect("on").bandwidth;
+    assert_eq!((bw.ingress, bw.egress), (Some(Limit { rate_bps: 2000, burst_bits: 160 }), None));
+    for bad in [
+        json!({"bandwidth": key}),
+        json!({"master": "up0", "fastpath": false, "runtimeConfig": {"bandwidth": runtime}}),
+        json!({"master": "up0", "bandwidth": {"egressRate": 1000}}),
+    ] {
+        assert_eq!(parse(with(bad.clone())).expect_err("refused").code, 7, "{bad}");
+    }
+    assert!(parse(with(json!({"bandwidth": {}}))).is_ok(), "an empty object limits nothing");
+}

@@ -1,5 +1,6 @@
 //! The fast-path keys of the network config: `fastpath`, `trunk`,
-//! `bpfPinRoot`, `bpfAttachMode`, `uplinkXdp`, `ptpToHost`, `ptpPriority` and `ipSpoofchk` (the VLAN keys are sriov-cni's, in
+//! `bpfPinRoot`, `bpfAttachMode`, `uplinkXdp`, `ptpToHost`, `ptpPriority`, `ipSpoofchk` and
+//! `bandwidth` (with `runtimeConfig.bandwidth`; the VLAN keys are sriov-cni's, in
 //! [`super::config::LinkProps`]).
 
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::bandwidth::{self, Bandwidth};
 use super::config::{Mode, bad_msg};
 use super::error::CniError;
 use super::types::VlanId;
@@ -24,6 +26,7 @@ pub(super) struct RawFastPath {
     ptp_to_host: Option<bool>,
     ptp_priority: Option<bool>,
     ip_spoofchk: Option<bool>,
+    bandwidth: Option<Value>,
 }
 
 /// The eBPF fast path of a `veth` attachment (see `crate::datapath`).
@@ -46,15 +49,25 @@ pub struct FastPathConf {
     /// `ipSpoofchk`: the pod may send IP, ARP and ND only from the addresses
     /// IPAM gave it; no router advertisements or redirects.
     pub ip_spoofchk: bool,
+    /// `runtimeConfig.bandwidth`, else `bandwidth`: the port's policers.
+    pub bandwidth: Bandwidth,
 }
 
 pub(super) fn parse_fastpath(
     raw: &RawFastPath,
+    runtime_bandwidth: Option<&Value>,
     mode: Mode,
     has_master: bool,
 ) -> Result<Option<FastPathConf>, CniError> {
     let enabled = mode == Mode::Veth && raw.fastpath.unwrap_or(has_master);
+    let bandwidth = bandwidth::parse(runtime_bandwidth.or(raw.bandwidth.as_ref()))?;
     if !enabled {
+        if bandwidth.is_limited() {
+            return Err(bad_msg(
+                "bandwidth needs the veth fast path (mode veth with \"master\"); \
+                 chain the bandwidth plugin instead",
+            ));
+        }
         if raw.fastpath == Some(true) {
             return Err(bad_msg("fastpath needs mode veth"));
         }
@@ -89,6 +102,7 @@ pub(super) fn parse_fastpath(
         ptp_to_host: raw.ptp_to_host.unwrap_or(false),
         ptp_priority: raw.ptp_priority.unwrap_or(false),
         ip_spoofchk: raw.ip_spoofchk.unwrap_or(false),
+        bandwidth,
     }))
 }
 

@@ -2,6 +2,7 @@
 //! entry point the `murmuration` binary calls.
 
 pub mod args;
+pub mod bandwidth;
 pub mod config;
 pub mod env;
 pub mod error;

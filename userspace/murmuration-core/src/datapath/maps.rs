@@ -7,7 +7,7 @@ use std::path::Path;
 use aya::maps::{Array, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
 use murmuration_common::{
     ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, AttachKey, AttachValue, Counters, Histogram,
-    MAX_VLAN_MEMBERS, NodeConfig, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, PodIpKey,
+    MAX_VLAN_MEMBERS, NodeConfig, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, PodIpKey, Policer,
     VLAN_VID_MASK, VlanMember, VlanMembers, map_names, vlan_key,
 };
 
@@ -211,6 +211,21 @@ impl Maps {
         }
         Ok(())
     }
+}
+
+/// Writes attachment `id`'s policers ([to the pod, from the pod]; no limit
+/// is a zero rate), replacing what an earlier holder of the id left. The
+/// `RATE` map is opened here only, so a fast path pinned by an older
+/// object without it still opens for DEL, GC and CHECK.
+pub fn set_rates(dir: &Path, id: u32, rates: [Policer; 2]) -> Result<(), DatapathError> {
+    use murmuration_common::{DIR_FROM_POD, DIR_TO_POD, counter_index};
+    let name = map_names::RATE;
+    let mut map: Array<MapData, Policer> =
+        Array::try_from(Map::Array(pinned(dir, name)?)).map_err(DatapathError::map(name))?;
+    for (dir, p) in [DIR_TO_POD, DIR_FROM_POD].into_iter().zip(rates) {
+        map.set(counter_index(id, dir), p, 0).map_err(DatapathError::map(name))?;
+    }
+    Ok(())
 }
 
 /// Deleting an entry that is already gone is fine.

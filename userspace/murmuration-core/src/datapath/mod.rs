@@ -4,7 +4,8 @@
 //! All kernel state lives under `<pin_root>/<uplink>/` (bpffs, mode 0700):
 //!
 //! ```text
-//! ATTACH VLAN_MEMBERS POD_CFG NODE_CFG COUNTERS LATENCY   maps
+//! ATTACH VLAN_MEMBERS POD_CFG NODE_CFG COUNTERS LATENCY   maps (and PORT_DEVS
+//! SETTINGS POD_IPS RATE)
 //! prog_<tag>_uplink prog_<tag>_pod                        programs (tag: object hash)
 //! prog_<tag>_xdp                                          the XDP variant
 //! link_uplink  link_pod_<ifindex>                         TCX links
@@ -21,6 +22,7 @@ mod error;
 mod maps;
 mod object;
 mod pins;
+mod qdisc;
 mod stats;
 mod sys;
 mod tc;
@@ -32,7 +34,8 @@ use std::path::{Path, PathBuf};
 
 use murmuration_common::{
     ETH_P_8021AD, ETH_P_8021Q, MAX_ATTACHMENTS, MAX_POD_IPS, NodeConfig, POD_F_IP_SPOOFCHK,
-    POD_F_NO_SPOOFCHK, POD_F_PTP_PRIORITY, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, map_names,
+    POD_F_NO_SPOOFCHK, POD_F_PTP_PRIORITY, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, Policer,
+    map_names,
 };
 
 pub use error::DatapathError;
@@ -97,6 +100,8 @@ pub struct PortSpec {
     pub ip_spoofchk: bool,
     /// The addresses IPAM gave the pod (at most `MAX_POD_IPS`).
     pub ips: Vec<std::net::IpAddr>,
+    /// Rate limits (`bandwidth`): [to the pod, from the pod].
+    pub rates: [Policer; 2],
 }
 
 /// What identifies a port in the maps: recorded by ADD for DEL and CHECK.
@@ -228,7 +233,7 @@ impl Datapath {
         let pc = PodConfig { attach_id, cookie: sys::random_cookie()?, ..pc0 };
         self.maps.reset_slots(attach_id)?;
         let port = Port::of(ifindex, &pc);
-        if let Err(e) = self.install(port, &pc, &spec.host_if, &spec.ips) {
+        if let Err(e) = self.install(port, &pc, spec) {
             let _ = self.forget(port, &pc);
             return Err(e);
         }
@@ -239,20 +244,20 @@ impl Datapath {
         &mut self,
         port: Port,
         pc: &PodConfig,
-        host_if: &str,
-        ips: &[std::net::IpAddr],
+        spec: &PortSpec,
     ) -> Result<(), DatapathError> {
+        maps::set_rates(self.dir.path(), port.attach_id, spec.rates)?;
         self.maps
             .pods
             .insert(port.host_ifindex, *pc, 0)
             .map_err(DatapathError::map(map_names::POD_CFG))?;
         self.maps.set_dev(port.attach_id, port.host_ifindex)?;
-        self.maps.add_ips(port.host_ifindex, ips)?;
+        self.maps.add_ips(port.host_ifindex, &spec.ips)?;
         self.maps.add_memberships(port.host_ifindex, pc, &self.cfg.uplink)?;
         let pin = self.link_pin(port.host_ifindex);
         let progs = self.progs.as_mut().ok_or(DatapathError::Missing { what: "pod_egress" })?;
-        tc::attach(&mut progs.pod, "pod_egress", host_if, &pin, self.cfg.mode)?;
-        Ok(())
+        tc::attach(&mut progs.pod, "pod_egress", &spec.host_if, &pin, self.cfg.mode)?;
+        qdisc::occupy(&spec.host_if)
     }
 
     /// Removes the port if it is the one recorded (same ifindex, id and

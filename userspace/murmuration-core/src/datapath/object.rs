@@ -24,7 +24,7 @@ use super::pins::PinDir;
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/murmuration"));
 
 /// Every map of the object; each is pinned as `<pin_dir>/<NAME>`.
-pub const MAPS: [&str; 9] = [
+pub const MAPS: [&str; 10] = [
     map_names::ATTACH,
     map_names::VLAN_MEMBERS,
     map_names::POD_CFG,
@@ -34,6 +34,7 @@ pub const MAPS: [&str; 9] = [
     map_names::PORT_DEVS,
     map_names::SETTINGS,
     map_names::POD_IPS,
+    map_names::RATE,
 ];
 
 const PROG_PREFIX: &str = "prog_";

@@ -18,6 +18,7 @@ fn spec() -> PortSpec {
         ptp_priority: false,
         ip_spoofchk: false,
         ips: Vec::new(),
+        rates: Default::default(),
     }
 }
 
