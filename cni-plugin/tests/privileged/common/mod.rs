@@ -213,8 +213,14 @@ impl World {
 
     /// Runs the plugin inside the node namespace with exactly `env` and `stdin`.
     pub fn exec(&self, env: &Env, stdin: &[u8]) -> Outcome {
+        self.exec_binary(Path::new(PLUGIN), env, stdin)
+    }
+
+    /// Runs `binary` (e.g. a reference plugin of a chain) like [`World::exec`].
+    pub fn exec_binary(&self, binary: &Path, env: &Env, stdin: &[u8]) -> Outcome {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", self.node.name(), PLUGIN])
+        cmd.args(["netns", "exec", self.node.name()])
+            .arg(binary)
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .envs(env.vars());

@@ -4,6 +4,7 @@
 //! plugin, and a private bpffs as the pin root (the host's /sys/fs/bpf is
 //! never touched). Everything goes on drop, also when a test fails.
 
+mod chain;
 pub mod frames;
 mod isolation;
 mod lifecycle;
