@@ -111,6 +111,78 @@ impl Sysfs {
         first_entry(&self.device(pci).join("net"))
     }
 
+    /// The PCI address of netdev `name` in this namespace (`class/net/<name>/device`).
+    pub fn pci_of_netdev(&self, name: &str) -> Option<String> {
+        link_name(&self.root.join("class/net").join(name).join("device"))
+    }
+
+    fn read_trimmed(&self, path: PathBuf) -> Result<String, SysfsError> {
+        std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_owned())
+            .map_err(|source| SysfsError::Io { path, source })
+    }
+
+    fn write(&self, path: PathBuf, value: &str) -> Result<(), SysfsError> {
+        std::fs::write(&path, value).map_err(|source| SysfsError::Io { path, source })
+    }
+
+    fn read_u32(&self, path: PathBuf) -> Result<u32, SysfsError> {
+        let text = self.read_trimmed(path.clone())?;
+        text.parse().map_err(|_| SysfsError::Io {
+            path,
+            source: io::Error::new(io::ErrorKind::InvalidData, format!("not a number: {text:?}")),
+        })
+    }
+
+    /// The PF's current VF count (`sriov_numvfs`).
+    pub fn numvfs(&self, pf: &str) -> Result<u32, SysfsError> {
+        self.read_u32(self.device(pf).join("sriov_numvfs"))
+    }
+
+    /// The most VFs the PF supports (`sriov_totalvfs`).
+    pub fn totalvfs(&self, pf: &str) -> Result<u32, SysfsError> {
+        self.read_u32(self.device(pf).join("sriov_totalvfs"))
+    }
+
+    /// Sets the PF's VF count. The kernel refuses to change a non-zero
+    /// count directly, so a change between two non-zero counts goes
+    /// through 0 (every VF is destroyed and recreated).
+    pub fn set_numvfs(&self, pf: &str, n: u32) -> Result<(), SysfsError> {
+        let path = self.device(pf).join("sriov_numvfs");
+        if n != 0 && self.numvfs(pf)? != 0 {
+            self.write(path.clone(), "0")?;
+        }
+        self.write(path, &n.to_string())
+    }
+
+    /// The PCI address of VF `index` of PF `pf` (`virtfn<index>`).
+    pub fn virtfn(&self, pf: &str, index: u32) -> Option<String> {
+        link_name(&self.device(pf).join(format!("virtfn{index}")))
+    }
+
+    /// The driver bound to PCI function `pci`, if any.
+    pub fn driver(&self, pci: &str) -> Option<String> {
+        link_name(&self.device(pci).join("driver"))
+    }
+
+    /// The NUMA node of PCI function `pci` (`None` when the platform has none: -1).
+    pub fn numa_node(&self, pci: &str) -> Option<u32> {
+        self.read_trimmed(self.device(pci).join("numa_node")).ok()?.parse().ok()
+    }
+
+    /// Binds `pci` to `driver`: unbind from the current driver, set
+    /// `driver_override` (so the PCI core matches only that driver), bind.
+    pub fn bind(&self, pci: &str, driver: &str) -> Result<(), SysfsError> {
+        if let Some(current) = self.driver(pci) {
+            if current == driver {
+                return Ok(());
+            }
+            self.write(self.root.join("bus/pci/drivers").join(&current).join("unbind"), pci)?;
+        }
+        self.write(self.device(pci).join("driver_override"), driver)?;
+        self.write(self.root.join("bus/pci/drivers").join(driver).join("bind"), pci)
+    }
+
     fn vf_index(&self, pf: &str, vf: &str) -> Result<u32, SysfsError> {
         let dir = self.device(pf);
         let entries = std::fs::read_dir(&dir)

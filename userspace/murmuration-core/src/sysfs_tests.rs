@@ -81,3 +81,33 @@ fn refuses_missing_devices_and_non_vfs() {
     fs::remove_dir_all(tmp.path().join("devices/pci0000:00").join(PF).join("net")).expect("rm");
     assert!(matches!(sys.vf(&pci(VF0)), Err(SysfsError::NoPfNetdev { .. })));
 }
+
+#[test]
+fn reads_numvfs_driver_numa_and_virtfn() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    fake_tree(tmp.path());
+    let pf = tmp.path().join("bus/pci/devices").join(PF);
+    fs::write(pf.join("sriov_numvfs"), "2\n").expect("numvfs");
+    fs::write(pf.join("sriov_totalvfs"), "7\n").expect("totalvfs");
+    fs::write(pf.join("numa_node"), "-1\n").expect("numa");
+    let vf0 = tmp.path().join("bus/pci/devices").join(VF0);
+    fs::write(vf0.join("numa_node"), "1\n").expect("numa");
+    let s = Sysfs::new(tmp.path());
+    assert_eq!(s.numvfs(PF).expect("numvfs"), 2);
+    assert_eq!(s.totalvfs(PF).expect("totalvfs"), 7);
+    assert_eq!(s.virtfn(PF, 1).as_deref(), Some(VF1));
+    assert_eq!(s.virtfn(PF, 2), None);
+    assert_eq!(s.driver(VF1).as_deref(), Some("vfio-pci"));
+    assert_eq!(s.numa_node(VF0), Some(1));
+    assert_eq!(s.numa_node(PF), None, "-1 is no NUMA node");
+}
+
+#[test]
+fn set_numvfs_goes_through_zero_between_counts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    fake_tree(tmp.path());
+    let file = tmp.path().join("bus/pci/devices").join(PF).join("sriov_numvfs");
+    fs::write(&file, "2").expect("numvfs");
+    Sysfs::new(tmp.path()).set_numvfs(PF, 5).expect("set");
+    assert_eq!(fs::read_to_string(&file).expect("read"), "5");
+}

@@ -19,6 +19,7 @@ pub mod phc;
 pub mod probe;
 pub mod ptp;
 mod refresh;
+pub mod sriov;
 mod sys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,6 +134,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     tasks.spawn(oplog::run(shared.clone(), shutdown.clone()));
     if shared.config.ptp.enabled {
         tasks.spawn(ptp::run(shared.clone(), shutdown.clone()));
+    }
+    tasks.spawn(sriov::run(shared.clone(), shutdown.clone()));
+    if shared.config.drift.enabled {
+        tasks.spawn(sriov::drift::run(shared.clone(), shutdown.clone()));
     }
     if shared.config.phc.enabled {
         tasks.spawn(phc::run(shared.clone(), shutdown.clone()));

@@ -23,6 +23,7 @@ fn real_main() -> anyhow::Result<()> {
     let config = args.resolve()?;
     if args.check_config {
         println!("{config:#?}");
+        print!("{}", murmurationd::sriov::describe(&config));
         println!("config OK");
         return Ok(());
     }

@@ -14,6 +14,10 @@ use serde::Deserialize;
 
 mod probe;
 pub use probe::{ProbeName, ProberConfig, ResponderConfig};
+mod sriov;
+pub use sriov::{
+    DriftConfig, DriverRange, LinkStateName, PfConfig, SriovConfig, VfDefaults, VfRange,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -80,6 +84,12 @@ pub struct Config {
     /// `[[responder]]` entries: UDP echo endpoints for probers.
     #[serde(rename = "responder")]
     pub responders: Vec<ResponderConfig>,
+    /// `[[sriov.pf]]`: PFs the daemon provisions (`sriov/`).
+    pub sriov: SriovConfig,
+    pub drift: DriftConfig,
+    /// The file this config was loaded from (re-read on SIGHUP).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,7 +295,9 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Self::parse(&text, path)
+        let mut cfg = Self::parse(&text, path)?;
+        cfg.source = Some(path.to_owned());
+        Ok(cfg)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -297,7 +309,8 @@ impl Config {
                 self.phc.samples
             )));
         }
-        probe::validate(&self.probers, &self.responders)
+        probe::validate(&self.probers, &self.responders)?;
+        sriov::validate(&self.sriov)
     }
 }
 

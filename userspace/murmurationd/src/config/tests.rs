@@ -134,3 +134,57 @@ fn bad_probers_are_refused() {
         assert!(e.contains(want), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn sriov_pf_and_drift_parse() {
+    let c = parse(
+        r#"
+        [[sriov.pf]]
+        name = "eth1"
+        numvfs = 7
+        drivers = [{ vfs = "0-3", driver = "igbvf" }, { vfs = "4-6", driver = "vfio-pci" }]
+        mtu = 9000
+        hw_timestamping = true
+        vf_defaults = { spoofchk = false, trust = true, link_state = "auto" }
+        [[sriov.pf]]
+        address = "0000:03:00.1"
+        numvfs = 2
+        force = true
+        [drift]
+        interval_seconds = 5
+        repair = true
+        "#,
+    )
+    .expect("parses");
+    let pf = &c.sriov.pf[0];
+    assert_eq!(pf.numvfs, Some(7));
+    assert_eq!(pf.driver_for(2), Some("igbvf"));
+    assert_eq!(pf.driver_for(6), Some("vfio-pci"));
+    assert_eq!(pf.driver_for(7), None);
+    assert_eq!(pf.vf_defaults.spoofchk, Some(false));
+    assert!(c.sriov.pf[1].force);
+    assert_eq!(c.sriov.pf[1].label(), "0000:03:00.1");
+    assert!(c.drift.repair);
+    assert_eq!(c.drift.interval_seconds.get(), Duration::from_secs(5));
+}
+
+#[test]
+fn bad_sriov_entries_are_refused_by_name() {
+    for (text, needle) in [
+        ("[[sriov.pf]]\nnumvfs = 1\n", "exactly one of name and address"),
+        ("[[sriov.pf]]\nname = \"a\"\naddress = \"0000:01:00.0\"\n", "exactly one"),
+        ("[[sriov.pf]]\naddress = \"01:00\"\n", "PCI address"),
+        ("[[sriov.pf]]\nname = \"a\"\n[[sriov.pf]]\nname = \"a\"\n", "listed twice"),
+        (
+            "[[sriov.pf]]\nname = \"a\"\nnumvfs = 2\ndrivers = [{ vfs = \"1-2\", driver = \"x\" }]\n",
+            "beyond numvfs",
+        ),
+        ("[[sriov.pf]]\nname = \"a\"\ndrivers = [{ vfs = \"3-1\", driver = \"x\" }]\n", "VF range"),
+        ("[[sriov.pf]]\nname = \"a\"\nvf_defaults = { link_state = \"on\" }\n", "link_state"),
+        ("[[sriov.pf]]\nname = \"a\"\nnumvf = 2\n", "numvf"),
+        ("[drift]\ninterval_seconds = 0\n", "positive"),
+    ] {
+        let e = err_text(text);
+        assert!(e.contains(needle), "{text}: {e}");
+    }
+}

@@ -37,6 +37,17 @@ pub struct AttachmentView {
     /// The fast-path port (pin root, uplink, attachment id), when it has one.
     pub datapath: Option<DatapathRecord>,
     pub created_unix: u64,
+    /// The VF an sriov attachment holds.
+    pub vf: Option<AttachedVf>,
+}
+
+/// An sriov attachment's VF: where its PF-side counters are found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachedVf {
+    pub pf: String,
+    pub index: u32,
+    pub pci: String,
+    pub numa_node: Option<u32>,
 }
 
 pub fn key(rec: &Record) -> String {
@@ -95,6 +106,12 @@ pub fn view(rec: &Record, links: &HashMap<&str, &LinkView>) -> AttachmentView {
         host_stats: host.map(|l| l.stats),
         datapath: rec.datapath.clone(),
         created_unix: rec.created_unix,
+        vf: rec.vf.as_ref().map(|v| AttachedVf {
+            pf: v.pf_netdev.clone(),
+            index: v.index,
+            pci: v.pci.clone(),
+            numa_node: Sysfs::default().numa_node(&v.pci),
+        }),
     }
 }
 

@@ -33,9 +33,17 @@ impl Snapshot {
 }
 
 /// The current snapshot, shared by the HTTP handlers, metrics and cleanup.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inventory {
     current: RwLock<Arc<Snapshot>>,
+    /// Bumped on every [`Inventory::set`].
+    updates: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Inventory {
+    fn default() -> Self {
+        Self { current: RwLock::default(), updates: tokio::sync::watch::Sender::new(0) }
+    }
 }
 
 impl Inventory {
@@ -45,5 +53,11 @@ impl Inventory {
 
     pub fn set(&self, s: Snapshot) {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(s);
+        self.updates.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Wakes on every new snapshot.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.updates.subscribe()
     }
 }

@@ -70,6 +70,10 @@ pub struct Metrics {
     pub probe_timeouts: Family<Labels, Counter>,
     pub probe_timestamp_source: Family<Labels, Gauge>,
     pub responder_requests: Family<Labels, Counter>,
+    pub sriov_changes: Family<Labels, Counter>,
+    pub sriov_refused: Family<Labels, Counter>,
+    pub sriov_passes: Family<Labels, Counter>,
+    pub attachment_drift: Family<Labels, Gauge>,
     /// Length of the last exposition: the next one starts with that much
     /// room (a 256-attachment node writes about 4 MB; growing a buffer to
     /// that by doubling copied it several times per scrape).
@@ -107,6 +111,10 @@ impl Metrics {
             probe_timeouts: Family::default(),
             probe_timestamp_source: Family::default(),
             responder_requests: Family::default(),
+            sriov_changes: Family::default(),
+            sriov_refused: Family::default(),
+            sriov_passes: Family::default(),
+            attachment_drift: Family::default(),
             registry: Registry::default(),
             last_len: AtomicUsize::new(64 * 1024),
         };
@@ -181,6 +189,30 @@ impl Metrics {
         self.register_ptp(r);
         self.register_phc(r);
         self.register_probe(r);
+        self.register_sriov(r);
+    }
+
+    fn register_sriov(&self, r: &mut Registry) {
+        r.register(
+            "murmurationd_sriov_changes",
+            "Provisioning changes applied to a PF, by kind",
+            self.sriov_changes.clone(),
+        );
+        r.register(
+            "murmurationd_sriov_refused_changes",
+            "Provisioning changes refused, by PF and reason",
+            self.sriov_refused.clone(),
+        );
+        r.register(
+            "murmurationd_sriov_passes",
+            "Provisioning passes over a PF, by result (ok, error)",
+            self.sriov_passes.clone(),
+        );
+        r.register(
+            "murmuration_attachment_drift",
+            "1 while an attachment's VF field differs from what the plugin set",
+            self.attachment_drift.clone(),
+        );
     }
 
     fn register_probe(&self, r: &mut Registry) {

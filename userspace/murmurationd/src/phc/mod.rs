@@ -92,6 +92,22 @@ fn enable(ifname: &str, ts: &sys::TsInfo, policy: HwTimestamping) -> Result<bool
     }
 }
 
+/// Whether hardware TX timestamping is on for `ifname` (`SIOCGHWTSTAMP`);
+/// `None` when the driver cannot say.
+pub(crate) fn hw_timestamping_on(ifname: &str) -> Option<bool> {
+    sys::get_hwtstamp(ifname).ok().map(|(tx, _)| tx == libc::HWTSTAMP_TX_ON)
+}
+
+/// Turns hardware timestamping on for `ifname` as `hw_timestamping =
+/// "required"` does; the error says why it is not on.
+pub(crate) fn require_hw_timestamping(ifname: &str) -> Result<(), String> {
+    let ts = sys::ts_info(ifname).map_err(|e| format!("ETHTOOL_GET_TS_INFO: {e}"))?;
+    match enable(ifname, &ts, HwTimestamping::Required)? {
+        true => Ok(()),
+        false => Err("the driver did not turn TX timestamping on".to_owned()),
+    }
+}
+
 fn setup_interfaces(s: &Shared, cfg: &PhcConfig) {
     let m = &s.metrics;
     for ifname in &cfg.interfaces {

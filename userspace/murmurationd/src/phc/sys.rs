@@ -92,6 +92,13 @@ pub fn ts_info(ifname: &str) -> io::Result<TsInfo> {
     })
 }
 
+/// `SIOCGHWTSTAMP`: the interface's current (tx_type, rx_filter).
+pub fn get_hwtstamp(ifname: &str) -> io::Result<(u32, u32)> {
+    let mut cfg = libc::hwtstamp_config { flags: 0, tx_type: 0, rx_filter: 0 };
+    if_ioctl(ifname, libc::SIOCGHWTSTAMP, &mut cfg)?;
+    Ok((cfg.tx_type as u32, cfg.rx_filter as u32))
+}
+
 /// `SIOCSHWTSTAMP`: asks for `tx_type` and `rx_filter`; returns what the
 /// driver actually set (it may widen the RX filter).
 pub fn set_hwtstamp(ifname: &str, tx_type: u32, rx_filter: u32) -> io::Result<(u32, u32)> {
