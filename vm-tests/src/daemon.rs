@@ -75,6 +75,11 @@ impl Daemon {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"))
     }
 
+    /// SIGHUP by PID: the daemon re-reads its config's `[sriov]` section.
+    pub fn hangup(&mut self) {
+        self.process.hangup();
+    }
+
     /// SIGTERM by PID; asserts the daemon exits cleanly and its listener is gone.
     pub fn stop(&mut self) {
         let status = self.process.terminate();

@@ -54,6 +54,13 @@ impl Process {
         }
     }
 
+    /// SIGHUP by PID (the process must be running).
+    pub fn hangup(&mut self) {
+        self.assert_running();
+        let pid = self.pid();
+        sys::hangup(pid).unwrap_or_else(|e| panic!("SIGHUP to {} ({pid}): {e}", self.what));
+    }
+
     /// SIGTERM by PID; waits (up to 10 s) for the exit and returns its status.
     pub fn terminate(&mut self) -> ExitStatus {
         let pid = self.pid();

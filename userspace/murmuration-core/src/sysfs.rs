@@ -155,6 +155,11 @@ impl Sysfs {
         self.write(path, &n.to_string())
     }
 
+    /// Whether new VFs of `pf` are bound to a driver by the kernel (`sriov_drivers_autoprobe`).
+    pub fn drivers_autoprobe(&self, pf: &str) -> bool {
+        self.read_trimmed(self.device(pf).join("sriov_drivers_autoprobe")).is_ok_and(|v| v == "1")
+    }
+
     /// The PCI address of VF `index` of PF `pf` (`virtfn<index>`).
     pub fn virtfn(&self, pf: &str, index: u32) -> Option<String> {
         link_name(&self.device(pf).join(format!("virtfn{index}")))

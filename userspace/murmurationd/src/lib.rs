@@ -135,7 +135,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     if shared.config.ptp.enabled {
         tasks.spawn(ptp::run(shared.clone(), shutdown.clone()));
     }
-    tasks.spawn(sriov::run(shared.clone(), shutdown.clone()));
+    tasks.spawn(sriov::run(shared.clone(), sriov::hangups(), shutdown.clone()));
     if shared.config.drift.enabled {
         tasks.spawn(sriov::drift::run(shared.clone(), shutdown.clone()));
     }

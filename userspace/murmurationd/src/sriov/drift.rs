@@ -188,6 +188,41 @@ mod tests {
 
     use super::*;
 
+    fn sriov_record(config: &str, result: bool) -> Record {
+        let mut r = serde_json::json!({
+            "format": 1, "network": "ran", "container_id": "c1", "ifname": "net1",
+            "netns": "/var/run/netns/x", "mode": "sriov", "ipam_allocated": false,
+            "config": serde_json::from_str::<serde_json::Value>(config).expect("config"),
+            "created_unix": 1,
+            "vf": {"pci": "0000:01:10.2", "pf_pci": "0000:01:00.0", "pf_netdev": "eth1",
+                   "index": 1, "original": {"mac": null, "vlan": 0, "qos": 0, "spoofchk": true,
+                   "trust": false, "link_state": null, "min_tx_rate": 0, "max_tx_rate": 50}}
+        });
+        if result {
+            r["result"] = serde_json::json!({});
+        }
+        serde_json::from_value(r).expect("record")
+    }
+
+    #[test]
+    fn the_wanted_state_is_what_the_plugin_set_from_the_recorded_config() {
+        let conf = r#"{"cniVersion":"1.1.0","name":"ran","type":"murmuration","mode":"sriov",
+            "deviceID":"0000:01:10.2","vlan":100,"vlanQoS":3,"spoofchk":"off",
+            "mac":"02:00:00:00:00:07","min_tx_rate":10}"#;
+        let want = wanted(&sriov_record(conf, true)).expect("a completed sriov record");
+        let mac = MacAddr::from_slice(&[2, 0, 0, 0, 0, 7]).expect("mac");
+        assert_eq!(
+            want,
+            [
+                VfChange::Mac(mac),
+                VfChange::Vlan { vlan: 100, qos: 3, proto: None },
+                VfChange::SpoofCheck(false),
+                VfChange::Rate { min: 10, max: 50 },
+            ]
+        );
+        assert_eq!(wanted(&sriov_record(conf, false)), None, "an intent record is not judged");
+    }
+
     #[test]
     fn each_field_that_differs_is_named() {
         let now = VfState { vlan: 5, qos: 0, spoofchk: Some(true), ..VfState::default() };

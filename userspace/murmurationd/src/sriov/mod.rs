@@ -121,11 +121,16 @@ fn apply_one(sysfs: &Sysfs, nl: &mut Netlink, pf: &Pf, c: &Change) -> Result<(),
     }
 }
 
-/// Polls (with a deadline) until every new VF has a bound driver or none is coming.
+/// Polls (with a deadline) until every new VF exists and, when the kernel
+/// probes drivers for new VFs, has its driver bound.
 fn wait_for_vfs(sysfs: &Sysfs, pf: &Pf, n: u32) -> Result<(), ProvisionError> {
     let deadline = Instant::now() + VF_APPEAR_TIMEOUT;
+    let autoprobe = sysfs.drivers_autoprobe(&pf.pci);
+    let ready = |vf| {
+        sysfs.virtfn(&pf.pci, vf).is_some_and(|pci| !autoprobe || sysfs.driver(&pci).is_some())
+    };
     for vf in 0..n {
-        while sysfs.virtfn(&pf.pci, vf).is_none() {
+        while !ready(vf) {
             if Instant::now() > deadline {
                 return Err(ProvisionError::VfMissing { pf: pf.netdev.clone(), vf });
             }
@@ -309,16 +314,21 @@ async fn run_pass(shared: &Arc<Shared>, pfs: &[PfConfig]) {
     }
 }
 
-/// Provisions at start, on SIGHUP and when a configured PF (re)appears.
-pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+/// The SIGHUP stream, registered before any task runs (SIGHUP's default
+/// action would end the daemon); `None` if it cannot be.
+pub fn hangups() -> Option<tokio::signal::unix::Signal> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "no SIGHUP handler; reload needs a restart");
-            None
-        }
-    };
+    signal(SignalKind::hangup())
+        .inspect_err(|e| tracing::warn!(error = %e, "no SIGHUP handler; reload needs a restart"))
+        .ok()
+}
+
+/// Provisions at start, on SIGHUP and when a configured PF (re)appears.
+pub async fn run(
+    shared: Arc<Shared>,
+    mut hup: Option<tokio::signal::unix::Signal>,
+    cancel: CancellationToken,
+) {
     let mut updates = shared.inventory.subscribe();
     let mut pfs = shared.config.sriov.pf.clone();
     run_pass(&shared, &pfs).await;
