@@ -52,7 +52,7 @@ impl Change {
             Self::Up => "up",
             Self::HwTimestamping => "hw_timestamping",
             Self::Driver { .. } => "driver",
-            Self::Vf { field, .. } => *field,
+            Self::Vf { field, .. } => field,
         }
     }
 }
