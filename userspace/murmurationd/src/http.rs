@@ -23,12 +23,21 @@ use crate::metrics::text004;
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT_004: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// `/metrics`, `/status`, `/healthz`, and the notification API when it is
+/// on and has no listener of its own.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let own_listener =
+        shared.config.notifications.listen.is_some_and(|a| a != shared.config.http.listen);
+    let notify = shared.notify.get().filter(|_| !own_listener).cloned();
+    let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .route("/healthz", get(healthz))
-        .with_state(shared)
+        .with_state(shared);
+    match notify {
+        Some(hub) => app.merge(crate::notify::api::router(hub)),
+        None => app,
+    }
 }
 
 /// Serves until `cancel`, bounding what a client can hold: the headers of
@@ -41,8 +50,18 @@ pub async fn serve(
     shared: Arc<Shared>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let limits = shared.config.http.clone();
     let app = router(shared.clone());
+    serve_app(listener, app, shared, cancel).await
+}
+
+/// [`serve`] for any router, with the same limits.
+pub async fn serve_app(
+    listener: TcpListener,
+    app: Router,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let limits = shared.config.http.clone();
     let slots = Arc::new(Semaphore::new(limits.max_connections.get()));
     let tracker = TaskTracker::new();
     loop {

@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod inventory;
 pub mod metrics;
+pub mod notify;
 mod oplog;
 pub mod phc;
 pub mod probe;
@@ -22,8 +23,9 @@ mod refresh;
 pub mod sriov;
 mod sys;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
@@ -51,6 +53,8 @@ pub enum DaemonError {
     },
     #[error("cannot subscribe to netlink events")]
     Events(#[source] std::io::Error),
+    #[error("cannot load the notification subscriptions")]
+    Notifications(#[source] notify::store::StoreError),
 }
 
 pub(crate) fn unix_ms() -> u64 {
@@ -66,6 +70,10 @@ pub struct Shared {
     pub health: health::Health,
     ptp: RwLock<Option<ptp::Status>>,
     stale_watched: AtomicUsize,
+    /// The O-Cloud Notification API, when `[notifications] enabled`.
+    pub notify: OnceLock<Arc<notify::Hub>>,
+    /// Each PHC's last offset to the system clock (ns) and when it was measured.
+    phc_offsets: RwLock<HashMap<String, (f64, std::time::Instant)>>,
 }
 
 impl Shared {
@@ -79,6 +87,8 @@ impl Shared {
             health: health::Health::default(),
             ptp: RwLock::new(None),
             stale_watched: AtomicUsize::new(0),
+            notify: OnceLock::new(),
+            phc_offsets: RwLock::new(HashMap::new()),
         }
     }
 
@@ -88,6 +98,17 @@ impl Shared {
 
     pub(crate) fn set_ptp_status(&self, s: ptp::Status) {
         *self.ptp.write().unwrap_or_else(PoisonError::into_inner) = Some(s);
+    }
+
+    pub(crate) fn set_phc_offset(&self, clock: String, offset_ns: f64) {
+        let mut m = self.phc_offsets.write().unwrap_or_else(PoisonError::into_inner);
+        m.insert(clock, (offset_ns, std::time::Instant::now()));
+    }
+
+    /// `clock`'s last offset (ns) if it was measured within `max_age`.
+    pub fn phc_offset(&self, clock: &str, max_age: std::time::Duration) -> Option<f64> {
+        let m = self.phc_offsets.read().unwrap_or_else(PoisonError::into_inner);
+        m.get(clock).filter(|(_, at)| at.elapsed() <= max_age).map(|(o, _)| *o)
     }
 
     pub fn stale_watched(&self) -> usize {
@@ -117,6 +138,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     tracing::info!(%addr, data_dir = %config.state.data_dir.display(), "murmurationd started");
     let shared = Arc::new(Shared::new(config));
     let tasks = TaskTracker::new();
+    let notify_listener = start_notifications(&shared, &shutdown).await?;
     let changed = Arc::new(tokio::sync::Notify::new());
     {
         let (s, c, n) = (shared.clone(), shutdown.clone(), changed.clone());
@@ -157,11 +179,53 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
             }
         });
     }
+    if let Some(l) = notify_listener {
+        let (s, c) = (shared.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let app = shared_notify_router(&s);
+            if let Err(e) = http::serve_app(l, app, s.clone(), c).await {
+                tracing::error!(error = %e, "notification API server stopped");
+                s.metrics.task_error("http");
+            }
+        });
+    }
     tasks.close();
     shutdown.cancelled().await;
     tasks.wait().await;
     tracing::info!("murmurationd stopped");
     Ok(())
+}
+
+/// Loads the subscriptions and starts the hub when `[notifications]
+/// enabled`; binds its own listener when one is configured.
+async fn start_notifications(
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) -> Result<Option<TcpListener>, DaemonError> {
+    let cfg = &shared.config.notifications;
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let listener = match cfg.listen {
+        Some(addr) if addr != shared.config.http.listen => Some(
+            TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen { addr, source })?,
+        ),
+        _ => None,
+    };
+    let addr = cfg.listen.unwrap_or(shared.config.http.listen);
+    let hub = notify::Hub::start(
+        cfg.clone(),
+        format!("http://{addr}"),
+        notify::HubMetrics::from(&shared.metrics),
+        shutdown.child_token(),
+    )
+    .map_err(DaemonError::Notifications)?;
+    let _ = shared.notify.set(hub);
+    Ok(listener)
+}
+
+fn shared_notify_router(s: &Shared) -> axum::Router {
+    s.notify.get().map(|h| notify::api::router(h.clone())).unwrap_or_default()
 }
 
 /// An error and its sources, for logs.

@@ -12,7 +12,9 @@ use std::time::Duration;
 use murmuration_core::ptp::mgmt::PortState;
 use serde::Deserialize;
 
+mod notifications;
 mod probe;
+pub use notifications::NotificationsConfig;
 pub use probe::{ProbeName, ProberConfig, ResponderConfig};
 mod sriov;
 pub use sriov::{
@@ -78,6 +80,7 @@ pub struct Config {
     pub health: HealthConfig,
     pub ptp: PtpConfig,
     pub phc: PhcConfig,
+    pub notifications: NotificationsConfig,
     /// `[[prober]]` entries: timestamped UDP round trips.
     #[serde(rename = "prober")]
     pub probers: Vec<ProberConfig>,
@@ -223,6 +226,19 @@ pub struct PtpConfig {
     pub locked_port_states: Vec<LockedPortState>,
     /// Where the management client binds its own socket.
     pub client_socket_dir: PathBuf,
+    /// Grandmaster clock classes that count as locked (PRTC locked, PRTC
+    /// in holdover in spec, T-BC in holdover in spec).
+    pub locked_clock_classes: Vec<u8>,
+    /// LOCKED also needs the grandmaster's `timeTraceable`.
+    pub require_time_traceable: bool,
+    /// The PHC (`ptpN`) the system clock is compared with for
+    /// os-clock-sync-state (needs `[phc] enabled`); none: FREERUN.
+    pub os_clock_phc: Option<String>,
+    /// PHC minus system clock when the system clock is in sync (37 s: PHC
+    /// on TAI, system clock on UTC, as phc2sys keeps them).
+    pub os_clock_offset_seconds: f64,
+    /// os-clock-sync-state is LOCKED within this of the expected offset.
+    pub os_clock_threshold_ns: u64,
 }
 
 impl Default for PtpConfig {
@@ -236,6 +252,11 @@ impl Default for PtpConfig {
             holdover_seconds: secs(30.0),
             locked_port_states: vec![LockedPortState(PortState::Slave)],
             client_socket_dir: PathBuf::from("/run"),
+            locked_clock_classes: vec![6, 7, 135],
+            require_time_traceable: false,
+            os_clock_phc: None,
+            os_clock_offset_seconds: 37.0,
+            os_clock_threshold_ns: 1000,
         }
     }
 }
@@ -309,6 +330,7 @@ impl Config {
                 self.phc.samples
             )));
         }
+        self.notifications.validate()?;
         probe::validate(&self.probers, &self.responders)?;
         sriov::validate(&self.sriov)
     }

@@ -59,6 +59,9 @@ pub struct Metrics {
     pub ptp_time_traceable: Gauge,
     pub ptp_port_state: Family<Labels, Gauge>,
     pub ptp_sync_state: Family<Labels, Gauge>,
+    pub ptp_os_clock_sync_state: Family<Labels, Gauge>,
+    pub notify_subscriptions: Gauge,
+    pub notify_events: Family<Labels, Counter>,
     pub phc_clocks: Gauge,
     pub phc_offset: Family<Labels, FGauge>,
     pub phc_uncertainty: Family<Labels, FGauge>,
@@ -100,6 +103,9 @@ impl Metrics {
             ptp_time_traceable: Gauge::default(),
             ptp_port_state: Family::default(),
             ptp_sync_state: Family::default(),
+            ptp_os_clock_sync_state: Family::default(),
+            notify_subscriptions: Gauge::default(),
+            notify_events: Family::default(),
             phc_clocks: Gauge::default(),
             phc_offset: Family::default(),
             phc_uncertainty: Family::default(),
@@ -316,6 +322,21 @@ impl Metrics {
             "murmuration_ptp_sync_state",
             "1 for the derived sync state (LOCKED, HOLDOVER, FREERUN)",
             self.ptp_sync_state.clone(),
+        );
+        r.register(
+            "murmuration_ptp_os_clock_sync_state",
+            "1 for the system clock's state against the PHC (LOCKED, HOLDOVER, FREERUN)",
+            self.ptp_os_clock_sync_state.clone(),
+        );
+        r.register(
+            "murmuration_notification_subscriptions",
+            "O-Cloud Notification API subscriptions",
+            self.notify_subscriptions.clone(),
+        );
+        r.register(
+            "murmuration_notification_events",
+            "Events for subscribers by result (delivered, failed after retries, dropped from a full queue)",
+            self.notify_events.clone(),
         );
     }
 

@@ -145,6 +145,7 @@ fn poll_clocks(s: &Shared, cfg: &PhcConfig) {
         let result = File::open(&path).and_then(|f| measure(&f, cfg.samples));
         match result {
             Ok((method, Some(e))) => {
+                s.set_phc_offset(format!("ptp{}", c.index), e.offset_ns);
                 s.metrics.phc_offset.get_or_create(&label).set(e.offset_ns / 1e9);
                 s.metrics.phc_uncertainty.get_or_create(&label).set(e.uncertainty_ns / 1e9);
                 let info = vec![

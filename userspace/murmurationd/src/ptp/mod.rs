@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::config::PtpConfig;
-pub use sync::{Sample, SyncMachine, SyncState};
+pub use sync::{Criteria, Sample, SyncMachine, SyncState};
 
 const DATASETS: [Dataset; 5] = [
     Dataset::PortDataSet,
@@ -35,6 +35,10 @@ pub struct PortStatus {
 pub struct Status {
     pub reachable: bool,
     pub sync_state: Option<SyncState>,
+    /// The system clock against the PHC (`os_clock_phc`).
+    pub os_clock_sync_state: Option<SyncState>,
+    /// PHC minus system clock minus the expected offset (ns).
+    pub os_clock_offset_ns: Option<f64>,
     pub ports: Vec<PortStatus>,
     pub offset_ns: Option<f64>,
     pub mean_path_delay_ns: Option<f64>,
@@ -71,11 +75,52 @@ impl Status {
     fn tracking(&self, cfg: &PtpConfig) -> bool {
         self.ports.iter().any(|p| cfg.locked_port_states.iter().any(|l| l.0 == p.state))
     }
+
+    fn sample(&self, cfg: &PtpConfig) -> Sample {
+        Sample {
+            tracking: self.tracking(cfg),
+            offset_ns: self.offset_ns,
+            gm_present: self.gm_present,
+            clock_class: self.clock_class,
+            time_traceable: self.time_traceable,
+        }
+    }
+
+    /// What the notification API reports. A clock class that ptp4l did not
+    /// give is reported as 248 (default), as StarlingX does.
+    fn snapshot(&self) -> crate::notify::Snapshot {
+        crate::notify::Snapshot {
+            lock: self.sync_state,
+            offset_ns: self.offset_ns,
+            clock_class: Some(self.clock_class.unwrap_or(248)),
+            os_clock: self.os_clock_sync_state,
+            os_offset_ns: self.os_clock_offset_ns,
+        }
+    }
+}
+
+fn criteria(cfg: &PtpConfig) -> Criteria {
+    Criteria {
+        threshold_ns: cfg.offset_threshold_ns as f64,
+        locked_clock_classes: cfg.locked_clock_classes.clone(),
+        require_time_traceable: cfg.require_time_traceable,
+    }
+}
+
+/// The system clock's error against `os_clock_phc` (PHC minus system
+/// clock minus the expected offset), from a reading at most three polls old.
+fn os_clock_error(shared: &Shared, cfg: &PtpConfig) -> Option<f64> {
+    let phc = cfg.os_clock_phc.as_deref()?;
+    let fresh = shared.config.phc.poll_seconds.get() * 3;
+    let offset = shared.phc_offset(phc, fresh)?;
+    Some(offset - cfg.os_clock_offset_seconds * 1e9)
 }
 
 pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let cfg = shared.config.ptp.clone();
-    let mut machine = SyncMachine::new(cfg.offset_threshold_ns, cfg.holdover_seconds.get());
+    let crit = criteria(&cfg);
+    let mut machine = SyncMachine::new(cfg.holdover_seconds.get());
+    let mut os_clock = SyncMachine::new(cfg.holdover_seconds.get());
     let started = Instant::now();
     let poll = cfg.poll_seconds.get();
     let timeout = poll.min(Duration::from_millis(500));
@@ -106,19 +151,22 @@ pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                 Status::default()
             }
         };
-        let sample = Sample {
-            now: started.elapsed(),
-            tracking: status.tracking(&cfg),
-            offset_ns: status.offset_ns,
-        };
+        let now = started.elapsed();
         let before = machine.state();
-        let state = machine.step(sample);
+        let state = machine.step(now, crit.good(&status.sample(&cfg)));
         if state != before {
             tracing::info!(from = before.as_str(), to = state.as_str(), "PTP sync state changed");
         }
         status.sync_state = Some(state);
+        status.os_clock_offset_ns = os_clock_error(&shared, &cfg);
+        let os_good =
+            status.os_clock_offset_ns.is_some_and(|e| e.abs() <= cfg.os_clock_threshold_ns as f64);
+        status.os_clock_sync_state = Some(os_clock.step(now, os_good));
         status.updated_unix_ms = crate::unix_ms();
         publish(&shared, &status);
+        if let Some(hub) = shared.notify.get() {
+            hub.update(status.snapshot());
+        }
         shared.set_ptp_status(status);
     }
 }
@@ -143,5 +191,7 @@ fn publish(shared: &Shared, s: &Status) {
     for st in SyncState::ALL {
         let labels = vec![("state", Lv::from(st.as_str().to_owned()))];
         m.ptp_sync_state.get_or_create(&labels).set(i64::from(s.sync_state == Some(st)));
+        let os = i64::from(s.os_clock_sync_state == Some(st));
+        m.ptp_os_clock_sync_state.get_or_create(&labels).set(os);
     }
 }
