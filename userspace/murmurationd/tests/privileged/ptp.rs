@@ -18,7 +18,7 @@ use crate::common::{Netns, Proc, World, wait_for};
 const ADDR: &str = "127.0.0.1:9467";
 const HOLDOVER_S: f64 = 3.0;
 
-fn ptp4l_config(w: &World, name: &str, role: &str) -> std::path::PathBuf {
+pub(crate) fn ptp4l_config(w: &World, name: &str, role: &str) -> std::path::PathBuf {
     let path = w.tmp.path().join(format!("{name}.cfg"));
     let sock = w.tmp.path().join(format!("{name}.sock"));
     let text = format!(
@@ -30,7 +30,7 @@ fn ptp4l_config(w: &World, name: &str, role: &str) -> std::path::PathBuf {
     path
 }
 
-fn ptp4l(w: &World, ns: &Netns, name: &str, ifname: &str, role: &str) -> Proc {
+pub(crate) fn ptp4l(w: &World, ns: &Netns, name: &str, ifname: &str, role: &str) -> Proc {
     let cfg = ptp4l_config(w, name, role);
     let cfg = cfg.display().to_string();
     let log = w.tmp.path().join(format!("{name}.log"));
@@ -43,10 +43,9 @@ fn ptp_status(w: &World) -> Value {
     v["ptp"].clone()
 }
 
-#[test]
-#[ignore = "privileged: needs root, network namespaces and Debian's linuxptp (cargo xtask test)"]
-fn ptp4l_port_offset_and_holdover_to_freerun() {
-    let w = World::new();
+/// A namespace with a veth pair to the node's `ptpc0`, and a ptp4l master
+/// announcing clock class 6 (PRTC locked) on it.
+pub(crate) fn master(w: &World) -> (Netns, Proc) {
     let master_ns = Netns::new("gm");
     w.node.ip(&[
         "link",
@@ -64,7 +63,16 @@ fn ptp4l_port_offset_and_holdover_to_freerun() {
     w.node.ip(&["link", "set", "ptpc0", "up"]);
     master_ns.ip(&["addr", "add", "10.93.0.1/24", "dev", "ptpm0"]);
     master_ns.ip(&["link", "set", "ptpm0", "up"]);
-    let mut master = ptp4l(&w, &master_ns, "master", "ptpm0", "priority1 10\nmasterOnly 1");
+    let master =
+        ptp4l(w, &master_ns, "master", "ptpm0", "priority1 10\nmasterOnly 1\nclockClass 6");
+    (master_ns, master)
+}
+
+#[test]
+#[ignore = "privileged: needs root, network namespaces and Debian's linuxptp (cargo xtask test)"]
+fn ptp4l_port_offset_and_holdover_to_freerun() {
+    let w = World::new();
+    let (_master_ns, mut master) = master(&w);
     let _client = ptp4l(&w, &w.node, "client", "ptpc0", "slaveOnly 1\nfree_running 1");
     let sock = w.tmp.path().join("client.sock");
     let extra = format!(
@@ -84,7 +92,8 @@ fn ptp4l_port_offset_and_holdover_to_freerun() {
     assert_eq!(locked["ports"][0]["state"], "UNCALIBRATED", "free-running: {locked}");
     assert!(locked["offset_ns"].is_f64(), "an offset is reported: {locked}");
     assert!(locked["mean_path_delay_ns"].as_f64().is_some_and(|d| d > 0.0), "{locked}");
-    assert_eq!(locked["clock_class"], 248, "default grandmaster class: {locked}");
+    assert_eq!(locked["clock_class"], 6, "the master's class: {locked}");
+    assert_eq!(locked["gm_present"], true, "{locked}");
     let (_, metrics) = w.get(ADDR, "/metrics");
     assert!(metrics.contains("murmuration_ptp_sync_state{state=\"LOCKED\"} 1"), "{metrics}");
     assert!(
