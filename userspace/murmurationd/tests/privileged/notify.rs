@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
@@ -76,13 +76,17 @@ fn read_post(s: &mut TcpStream) -> Option<(String, String)> {
     Some((path, String::from_utf8_lossy(&body).into_owned()))
 }
 
-/// A consumer in the node namespace: answers 204 to each POST and hands
-/// (path, event) to the test; with `answer_first_only` it answers one and
-/// then holds every later connection open without a word.
-fn sink(w: &World, answer_first_only: bool) -> (String, Receiver<(String, Value)>) {
+/// An event as the sink received it: (path, event, when).
+type Received = (String, Value, SystemTime);
+
+/// A consumer in the node namespace: answers 204 to each POST (one thread
+/// per connection) and hands (path, event, arrival) to the test; with
+/// `answer_first_only` it answers one and then holds every later
+/// connection open without a word.
+fn sink(w: &World, answer_first_only: bool) -> (String, Receiver<Received>) {
     let l = w.node.run(|| TcpListener::bind("127.0.0.1:0")).expect("sink listener");
     let addr = l.local_addr().expect("addr").to_string();
-    let (tx, rx): (Sender<(String, Value)>, _) = channel();
+    let (tx, rx): (Sender<Received>, _) = channel();
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for (n, s) in l.incoming().enumerate() {
@@ -91,20 +95,22 @@ fn sink(w: &World, answer_first_only: bool) -> (String, Receiver<(String, Value)
                 held.push(s);
                 continue;
             }
-            let Some((path, body)) = read_post(&mut s) else { continue };
-            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-            if tx.send((path, serde_json::from_str(&body).unwrap_or(Value::Null))).is_err() {
-                return;
-            }
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let Some((path, body)) = read_post(&mut s) else { return };
+                let at = SystemTime::now();
+                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                let _ = tx.send((path, serde_json::from_str(&body).unwrap_or(Value::Null), at));
+            });
         }
     });
     (addr, rx)
 }
 
 /// The next event at the sink for `path`, within 20 s.
-fn next_event(rx: &Receiver<(String, Value)>, path: &str) -> Value {
+fn next_event(rx: &Receiver<Received>, path: &str) -> Value {
     loop {
-        let (p, ev) = rx.recv_timeout(Duration::from_secs(20)).expect("an event at the sink");
+        let (p, ev, _) = rx.recv_timeout(Duration::from_secs(20)).expect("an event at the sink");
         if p == path {
             return ev;
         }
@@ -126,11 +132,15 @@ fn assert_event(ev: &Value, resource: &str, ty: &str, value: &str) {
 }
 
 fn start_daemon(w: &World) -> Proc {
+    start_daemon_bounded(w, 3)
+}
+
+fn start_daemon_bounded(w: &World, max_subscriptions: usize) -> Proc {
     let extra = format!(
         "[ptp]\nenabled = true\nptp4l_socket = \"{}\"\nclient_socket_dir = \"{}\"\n\
          poll_seconds = 0.2\noffset_threshold_ns = 1000000\nholdover_seconds = 2\n\
          locked_port_states = [\"UNCALIBRATED\"]\n[notifications]\nenabled = true\n\
-         node_name = \"n1\"\nstore = \"{}\"\nmax_subscriptions = 3\n\
+         node_name = \"n1\"\nstore = \"{}\"\nmax_subscriptions = {max_subscriptions}\n\
          delivery_timeout_seconds = 1\ndelivery_attempts = 2\n",
         w.tmp.path().join("client.sock").display(),
         w.tmp.path().display(),
@@ -313,4 +323,88 @@ fn oran_notification_api_subscriptions_persistence_and_push() {
     assert_eq!(request(&w, "GET", &format!("{subs}/{id}"), "").0, 404);
     let left = json_of(&request(&w, "GET", &subs, "").1);
     assert_eq!(left.as_array().map(Vec::len), Some(2), "{left}");
+}
+
+/// `2026-01-01T00:00:00.123456789Z` (the daemon's `time` format) as a SystemTime.
+fn parse_time(t: &str) -> SystemTime {
+    let n = |a: usize, b: usize| t[a..b].parse::<i64>().expect("digits");
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19);
+    SystemTime::UNIX_EPOCH + Duration::new(secs as u64, n(20, 29) as u32)
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Figures, not a timed test: 100 subscribers; from the daemon's detection
+/// of a change (the event's `time`) to each consumer's receipt (p50/p99
+/// over HOLDOVER and FREERUN, 200 deliveries); CurrentState round trips
+/// (1000, sequential, p50/p99); the daemon's RSS before and after.
+#[test]
+#[ignore = "privileged: needs root, network namespaces and Debian's linuxptp; prints figures"]
+fn oran_notification_figures_with_100_subscribers() {
+    let w = World::new();
+    let (_gm, mut gm) = master(&w);
+    let _client = ptp4l(&w, &w.node, "client", "ptpc0", "slaveOnly 1\nfree_running 1");
+    let daemon = start_daemon_bounded(&w, 128);
+    let pid = daemon.child.id();
+    wait_for("lock-state LOCKED", Duration::from_secs(30), || {
+        let (code, body) = current(&w, LOCK);
+        (code == 200 && json_of(&body)["data"]["values"][0]["value"] == "LOCKED").then_some(())
+    });
+    let rss_before = rss_kib(pid);
+    let (addr, events) = sink(&w, false);
+    for i in 0..100 {
+        let (code, body) = subscribe(&w, &format!("http://{addr}/c{i}"), LOCK);
+        assert_eq!(code, 201, "{body}");
+    }
+    while events.recv_timeout(Duration::from_millis(200)).is_ok() {}
+    let rss_after = rss_kib(pid);
+
+    let mut rtt = Vec::new();
+    for _ in 0..1000 {
+        let t = Instant::now();
+        let (code, _) = current(&w, LOCK);
+        rtt.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(code, 200);
+    }
+
+    gm.stop();
+    let mut latency = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while latency.len() < 200 && Instant::now() < deadline {
+        let Ok((_, ev, at)) = events.recv_timeout(Duration::from_secs(10)) else { break };
+        let value = &ev["data"]["values"][0]["value"];
+        if value == "HOLDOVER" || value == "FREERUN" {
+            let sent = parse_time(ev["time"].as_str().expect("time"));
+            latency.push(at.duration_since(sent).unwrap_or_default().as_secs_f64() * 1e3);
+        }
+    }
+    assert_eq!(latency.len(), 200, "every subscriber got HOLDOVER and FREERUN");
+    eprintln!(
+        "notifications, 100 subscribers: change -> consumer p50 {:.2} ms p99 {:.2} ms max {:.2} ms \
+         (200 deliveries; add up to poll_seconds for detection); CurrentState p50 {:.2} ms \
+         p99 {:.2} ms (1000 GETs); RSS {rss_before} KiB -> {rss_after} KiB with 100 subscriptions",
+        percentile(&mut latency, 0.5),
+        percentile(&mut latency, 0.99),
+        percentile(&mut latency, 1.0),
+        percentile(&mut rtt, 0.5),
+        percentile(&mut rtt, 0.99),
+    );
 }
