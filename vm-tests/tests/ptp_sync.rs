@@ -5,10 +5,15 @@
 //! UNCALIBRATED; see `userspace/murmurationd/tests/privileged/ptp.rs`).
 //! Here the port reaches SLAVE: murmurationd reports it with LOCKED, an
 //! offset and a path delay; then the master is stopped by PID and the sync
-//! state goes HOLDOVER, then FREERUN once the configured holdover has passed.
+//! state goes HOLDOVER, then FREERUN once the configured holdover has passed,
+//! and a consumer subscribed through the O-Cloud Notification API receives
+//! the LOCKED, HOLDOVER and FREERUN lock-state events in that order.
 #![cfg(target_env = "musl")]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use murmuration_vm_tests::daemon::{Daemon, sample};
@@ -84,6 +89,59 @@ fn link_pair() -> (Pod, Pod) {
     (gm, cl)
 }
 
+const LOCK: &str = "/cluster/node/vm/sync/ptp-status/lock-state";
+
+/// A consumer on guest loopback: answers 204 to each POST and passes the
+/// lock-state value of each event on.
+fn sink() -> (String, Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("sink");
+    let addr = l.local_addr().expect("addr").to_string();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().expect("dup"));
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            let ev: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            assert_eq!(ev["type"], "event.sync.ptp-status.ptp-state-change", "{ev}");
+            assert_eq!(ev["data"]["values"][0]["ResourceAddress"], LOCK, "{ev}");
+            let value = ev["data"]["values"][0]["value"].as_str().unwrap_or("?").to_owned();
+            if tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+/// POST /subscriptions for `endpoint` to lock-state; the status code.
+fn subscribe(daemon: &str, endpoint: &str) -> u16 {
+    let body = serde_json::json!({"EndpointUri": endpoint, "ResourceAddress": LOCK}).to_string();
+    let mut s = TcpStream::connect(daemon).expect("connect");
+    write!(
+        s,
+        "POST /api/ocloudNotifications/v2/subscriptions HTTP/1.0\r\nHost: {daemon}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
 fn scratch_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mmd-ptp-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("data")).expect("mkdir");
@@ -94,7 +152,8 @@ fn scratch_dir() -> PathBuf {
 fn ptp_sync_slave_locked_then_holdover_and_freerun_after_the_master_stops() {
     let dir = scratch_dir();
     let (gm, cl) = link_pair();
-    let mut master = ptp4l(&dir, &gm, "master", "ptpm0", "priority1 10\nmasterOnly 1");
+    let mut master =
+        ptp4l(&dir, &gm, "master", "ptpm0", "priority1 10\nmasterOnly 1\nclockClass 6");
     let mut client = ptp4l(&dir, &cl, "client", "ptpc0", "slaveOnly 1");
     let mut daemon = Daemon::start(
         &dir,
@@ -102,10 +161,12 @@ fn ptp_sync_slave_locked_then_holdover_and_freerun_after_the_master_stops() {
             "[state]\ndata_dir = \"{}\"\n[ptp]\nenabled = true\nptp4l_socket = \"{}\"\n\
              client_socket_dir = \"{}\"\npoll_seconds = {POLL_S}\n\
              offset_threshold_ns = {THRESHOLD_NS}\nholdover_seconds = {HOLDOVER_S}\n\
-             locked_port_states = [\"SLAVE\"]\n",
+             locked_port_states = [\"SLAVE\"]\n[notifications]\nenabled = true\n\
+             node_name = \"vm\"\nstore = \"{}\"\n",
             dir.join("data").display(),
             dir.join("client.sock").display(),
             dir.display(),
+            dir.join("subscriptions.json").display(),
         ),
     );
 
@@ -123,7 +184,7 @@ fn ptp_sync_slave_locked_then_holdover_and_freerun_after_the_master_stops() {
     assert!(offset.abs() <= THRESHOLD_NS as f64, "{locked}");
     assert!(delay > 0.0, "a measured path delay: {locked}");
     assert_eq!(locked["ports"].as_array().map(Vec::len), Some(1), "{locked}");
-    assert_eq!(locked["clock_class"], 248, "the master's default class: {locked}");
+    assert_eq!(locked["clock_class"], 6, "the master's class: {locked}");
     assert_eq!(locked["gm_present"], true, "{locked}");
     let client_log = client.log();
     assert!(
@@ -133,19 +194,28 @@ fn ptp_sync_slave_locked_then_holdover_and_freerun_after_the_master_stops() {
 
     let metrics = daemon.get("/metrics");
     for (series, want) in [
-        ("murmuration_ptp_up", 1.0),
-        ("murmuration_ptp_port_state{port=\"1\",state=\"SLAVE\"}", 1.0),
-        ("murmuration_ptp_port_state{port=\"1\",state=\"UNCALIBRATED\"}", 0.0),
-        ("murmuration_ptp_sync_state{state=\"LOCKED\"}", 1.0),
-        ("murmuration_ptp_sync_state{state=\"HOLDOVER\"}", 0.0),
-        ("murmuration_ptp_sync_state{state=\"FREERUN\"}", 0.0),
-        ("murmuration_ptp_clock_class", 248.0),
+        ("murmuration_ptp_up{instance=\"ptp4l\"}", 1.0),
+        ("murmuration_ptp_port_state{instance=\"ptp4l\",port=\"1\",state=\"SLAVE\"}", 1.0),
+        ("murmuration_ptp_port_state{instance=\"ptp4l\",port=\"1\",state=\"UNCALIBRATED\"}", 0.0),
+        ("murmuration_ptp_sync_state{instance=\"ptp4l\",state=\"LOCKED\"}", 1.0),
+        ("murmuration_ptp_sync_state{instance=\"ptp4l\",state=\"HOLDOVER\"}", 0.0),
+        ("murmuration_ptp_sync_state{instance=\"ptp4l\",state=\"FREERUN\"}", 0.0),
+        ("murmuration_ptp_clock_class{instance=\"ptp4l\"}", 6.0),
     ] {
         assert_eq!(sample(&metrics, series), Some(want), "{series}\n{metrics}");
     }
-    let delay_s = sample(&metrics, "murmuration_ptp_mean_path_delay_seconds").expect("delay");
+    let delay_s = sample(&metrics, "murmuration_ptp_mean_path_delay_seconds{instance=\"ptp4l\"}")
+        .expect("delay");
     assert!(delay_s > 0.0, "{metrics}");
-    assert!(sample(&metrics, "murmuration_ptp_offset_seconds").is_some(), "{metrics}");
+    assert!(
+        sample(&metrics, "murmuration_ptp_offset_seconds{instance=\"ptp4l\"}").is_some(),
+        "{metrics}"
+    );
+
+    let (sink_addr, events) = sink();
+    assert_eq!(subscribe(&daemon.addr, &format!("http://{sink_addr}/ev")), 201);
+    let next = || events.recv_timeout(Duration::from_secs(60)).expect("an event at the sink");
+    assert_eq!(next(), "LOCKED", "the initial notification");
 
     // The master stops: HOLDOVER at once, FREERUN after holdover_seconds.
     let status = master.terminate();
@@ -168,15 +238,19 @@ fn ptp_sync_slave_locked_then_holdover_and_freerun_after_the_master_stops() {
         daemon.log()
     );
     let metrics = daemon.get("/metrics");
-    let freerun = sample(&metrics, "murmuration_ptp_sync_state{state=\"FREERUN\"}");
+    let freerun =
+        sample(&metrics, "murmuration_ptp_sync_state{instance=\"ptp4l\",state=\"FREERUN\"}");
     assert_eq!(freerun, Some(1.0), "{metrics}");
-    let slave = sample(&metrics, "murmuration_ptp_port_state{port=\"1\",state=\"SLAVE\"}");
+    let slave = sample(
+        &metrics,
+        "murmuration_ptp_port_state{instance=\"ptp4l\",port=\"1\",state=\"SLAVE\"}",
+    );
     assert_eq!(slave, Some(0.0), "the port left SLAVE with its master gone\n{metrics}");
 
     let text = format!(
         "ptp_sync: SLAVE + LOCKED {:.1} s after start, offset {offset:.0} ns, mean path delay \
          {delay:.0} ns; master stopped ({status}): HOLDOVER after {:.2} s, lasted {lasted:.2} s \
-         (configured {HOLDOVER_S} s), then FREERUN\n",
+         (configured {HOLDOVER_S} s), then FREERUN; LOCKED, HOLDOVER, FREERUN pushed in order\n",
         to_lock.as_secs_f64(),
         holdover_at.as_secs_f64(),
     );

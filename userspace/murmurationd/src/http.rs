@@ -125,6 +125,8 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
     let body = serde_json::json!({
         "inventory": &*s.inventory.get(),
         "ptp": s.ptp_status(),
+        "ptp_instances": s.ptp_instances().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "os_clock": s.os_clock(),
         "cleanup": { "watched": s.stale_watched() },
     });
     axum::Json(body).into_response()

@@ -68,7 +68,9 @@ pub struct Shared {
     pub inventory: Arc<Inventory>,
     pub metrics: Metrics,
     pub health: health::Health,
-    ptp: RwLock<Option<ptp::Status>>,
+    /// Each ptp4l instance's last poll, in `[ptp]` order.
+    ptp: RwLock<Vec<(String, ptp::Status)>>,
+    os_clock: RwLock<Option<ptp::OsClock>>,
     stale_watched: AtomicUsize,
     /// The O-Cloud Notification API, when `[notifications] enabled`.
     pub notify: OnceLock<Arc<notify::Hub>>,
@@ -85,19 +87,42 @@ impl Shared {
             inventory,
             config,
             health: health::Health::default(),
-            ptp: RwLock::new(None),
+            ptp: RwLock::new(Vec::new()),
+            os_clock: RwLock::new(None),
             stale_watched: AtomicUsize::new(0),
             notify: OnceLock::new(),
             phc_offsets: RwLock::new(HashMap::new()),
         }
     }
 
+    /// The first instance's last poll (the only one in the single `[ptp]` form).
     pub fn ptp_status(&self) -> Option<ptp::Status> {
+        self.ptp.read().unwrap_or_else(PoisonError::into_inner).first().map(|(_, s)| s.clone())
+    }
+
+    /// Every instance's last poll, by name, in `[ptp]` order.
+    pub fn ptp_instances(&self) -> Vec<(String, ptp::Status)> {
         self.ptp.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    pub(crate) fn set_ptp_status(&self, s: ptp::Status) {
-        *self.ptp.write().unwrap_or_else(PoisonError::into_inner) = Some(s);
+    pub(crate) fn set_ptp_status(&self, name: &str, s: ptp::Status) {
+        let mut all = self.ptp.write().unwrap_or_else(PoisonError::into_inner);
+        match all.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = s,
+            None => {
+                all.push((name.to_owned(), s));
+                let order = self.config.ptp.instances();
+                all.sort_by_key(|(n, _)| order.iter().position(|i| &i.name == n));
+            }
+        }
+    }
+
+    pub fn os_clock(&self) -> Option<ptp::OsClock> {
+        self.os_clock.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn set_os_clock(&self, s: ptp::OsClock) {
+        *self.os_clock.write().unwrap_or_else(PoisonError::into_inner) = Some(s);
     }
 
     pub(crate) fn set_phc_offset(&self, clock: String, offset_ns: f64) {

@@ -239,6 +239,51 @@ pub struct PtpConfig {
     pub os_clock_offset_seconds: f64,
     /// os-clock-sync-state is LOCKED within this of the expected offset.
     pub os_clock_threshold_ns: u64,
+    /// `[[ptp.instance]]`: several ptp4l (one per PHC or domain), each with
+    /// its own state; none: the one at `ptp4l_socket`/`domain`, named `ptp4l`.
+    #[serde(rename = "instance")]
+    pub instance_list: Vec<PtpInstance>,
+}
+
+/// One ptp4l the daemon polls; the `[ptp]` criteria and timers apply.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PtpInstance {
+    /// The `instance` label and resource-address segment: `[A-Za-z0-9_.-]+`.
+    pub name: String,
+    pub ptp4l_socket: PathBuf,
+    #[serde(default)]
+    pub domain: u8,
+}
+
+impl PtpConfig {
+    /// The instances polled: `[[ptp.instance]]`, or the single `[ptp]` one.
+    pub fn instances(&self) -> Vec<PtpInstance> {
+        if !self.instance_list.is_empty() {
+            return self.instance_list.clone();
+        }
+        vec![PtpInstance {
+            name: "ptp4l".into(),
+            ptp4l_socket: self.ptp4l_socket.clone(),
+            domain: self.domain,
+        }]
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let ok = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+        for (i, inst) in self.instance_list.iter().enumerate() {
+            if inst.name.is_empty() || inst.name.len() > 64 || !inst.name.chars().all(ok) {
+                return Err(ConfigError::Invalid(format!(
+                    "ptp.instance name {:?}: 1-64 of [A-Za-z0-9_.-]",
+                    inst.name
+                )));
+            }
+            if self.instance_list[..i].iter().any(|o| o.name == inst.name) {
+                return Err(ConfigError::Invalid(format!("ptp.instance {:?} twice", inst.name)));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for PtpConfig {
@@ -257,6 +302,7 @@ impl Default for PtpConfig {
             os_clock_phc: None,
             os_clock_offset_seconds: 37.0,
             os_clock_threshold_ns: 1000,
+            instance_list: Vec::new(),
         }
     }
 }
@@ -330,6 +376,7 @@ impl Config {
                 self.phc.samples
             )));
         }
+        self.ptp.validate()?;
         self.notifications.validate()?;
         probe::validate(&self.probers, &self.responders)?;
         sriov::validate(&self.sriov)

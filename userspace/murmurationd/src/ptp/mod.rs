@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::config::PtpConfig;
+use crate::config::{PtpConfig, PtpInstance};
 pub use sync::{Criteria, Sample, SyncMachine, SyncState};
 
 const DATASETS: [Dataset; 5] = [
@@ -35,10 +35,6 @@ pub struct PortStatus {
 pub struct Status {
     pub reachable: bool,
     pub sync_state: Option<SyncState>,
-    /// The system clock against the PHC (`os_clock_phc`).
-    pub os_clock_sync_state: Option<SyncState>,
-    /// PHC minus system clock minus the expected offset (ns).
-    pub os_clock_offset_ns: Option<f64>,
     pub ports: Vec<PortStatus>,
     pub offset_ns: Option<f64>,
     pub mean_path_delay_ns: Option<f64>,
@@ -85,18 +81,6 @@ impl Status {
             time_traceable: self.time_traceable,
         }
     }
-
-    /// What the notification API reports. A clock class that ptp4l did not
-    /// give is reported as 248 (default), as StarlingX does.
-    fn snapshot(&self) -> crate::notify::Snapshot {
-        crate::notify::Snapshot {
-            lock: self.sync_state,
-            offset_ns: self.offset_ns,
-            clock_class: Some(self.clock_class.unwrap_or(248)),
-            os_clock: self.os_clock_sync_state,
-            os_offset_ns: self.os_clock_offset_ns,
-        }
-    }
 }
 
 fn criteria(cfg: &PtpConfig) -> Criteria {
@@ -116,15 +100,92 @@ fn os_clock_error(shared: &Shared, cfg: &PtpConfig) -> Option<f64> {
     Some(offset - cfg.os_clock_offset_seconds * 1e9)
 }
 
+/// Polls every configured ptp4l instance (one task each) until `cancel`.
 pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+    let node = Arc::new(std::sync::Mutex::new(NodeClock::new(&shared.config.ptp)));
+    let tasks = tokio_util::task::TaskTracker::new();
+    for inst in shared.config.ptp.instances() {
+        tasks.spawn(run_instance(shared.clone(), inst, node.clone(), cancel.clone()));
+    }
+    tasks.close();
+    tasks.wait().await;
+}
+
+/// The node-level part: the system clock against the PHC, and what the
+/// notification API reports (every instance's poll refreshes it).
+#[derive(Debug)]
+struct NodeClock {
+    os_clock: SyncMachine,
+    started: Instant,
+}
+
+impl NodeClock {
+    fn new(cfg: &PtpConfig) -> Self {
+        Self { os_clock: SyncMachine::new(cfg.holdover_seconds.get()), started: Instant::now() }
+    }
+
+    /// Steps the OS clock state and hands the node's view to the API.
+    fn refresh(&mut self, shared: &Shared) {
+        let cfg = &shared.config.ptp;
+        let error = os_clock_error(shared, cfg);
+        let good = error.is_some_and(|e| e.abs() <= cfg.os_clock_threshold_ns as f64);
+        let os = OsClock {
+            sync_state: self.os_clock.step(self.started.elapsed(), good),
+            offset_ns: error,
+        };
+        for st in SyncState::ALL {
+            let labels = vec![("state", Lv::from(st.as_str().to_owned()))];
+            let on = i64::from(os.sync_state == st);
+            shared.metrics.ptp_os_clock_sync_state.get_or_create(&labels).set(on);
+        }
+        let instances = shared.ptp_instances();
+        shared.set_os_clock(os.clone());
+        if let Some(hub) = shared.notify.get() {
+            hub.update(snapshot(&instances, &os));
+        }
+    }
+}
+
+/// The system clock's state against `os_clock_phc`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OsClock {
+    pub sync_state: SyncState,
+    /// PHC minus system clock minus the expected offset (ns).
+    pub offset_ns: Option<f64>,
+}
+
+/// The node's view for the notification API: lock-state is the least
+/// synchronized instance (its offset with it); clock-class is the first
+/// instance's grandmaster class, 248 when ptp4l does not answer (as
+/// StarlingX reports it).
+fn snapshot(instances: &[(String, Status)], os: &OsClock) -> crate::notify::Snapshot {
+    let worst = instances
+        .iter()
+        .filter_map(|(_, s)| s.sync_state.map(|st| (st, s)))
+        .reduce(|a, b| if a.0.worst(b.0) == a.0 { a } else { b });
+    crate::notify::Snapshot {
+        lock: worst.map(|(st, _)| st),
+        offset_ns: worst.and_then(|(_, s)| s.offset_ns),
+        clock_class: instances.first().map(|(_, s)| s.clock_class.unwrap_or(248)),
+        os_clock: Some(os.sync_state),
+        os_offset_ns: os.offset_ns,
+    }
+}
+
+async fn run_instance(
+    shared: Arc<Shared>,
+    inst: PtpInstance,
+    node: Arc<std::sync::Mutex<NodeClock>>,
+    cancel: CancellationToken,
+) {
     let cfg = shared.config.ptp.clone();
     let crit = criteria(&cfg);
     let mut machine = SyncMachine::new(cfg.holdover_seconds.get());
-    let mut os_clock = SyncMachine::new(cfg.holdover_seconds.get());
     let started = Instant::now();
     let poll = cfg.poll_seconds.get();
     let timeout = poll.min(Duration::from_millis(500));
     let mut client = None;
+    let mut last = Status::default();
     let mut tick = tokio::time::interval(poll);
     loop {
         tokio::select! {
@@ -132,10 +193,11 @@ pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             _ = tick.tick() => {}
         }
         if client.is_none() {
-            match pmc::Pmc::bind(&cfg.client_socket_dir, &cfg.ptp4l_socket, cfg.domain) {
+            let local = format!("{}.{}", std::process::id(), inst.name);
+            match pmc::Pmc::bind(&cfg.client_socket_dir, &local, &inst.ptp4l_socket, inst.domain) {
                 Ok(c) => client = Some(c),
                 Err(e) => {
-                    tracing::warn!(error = %crate::chain(&e), "PTP management client");
+                    tracing::warn!(instance = %inst.name, error = %crate::chain(&e), "PTP management client");
                     shared.metrics.task_error("ptp");
                 }
             }
@@ -147,51 +209,56 @@ pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
         let mut status = match polled {
             Ok(rs) => Status::from_responses(&rs),
             Err(e) => {
-                tracing::debug!(error = %e, "ptp4l not answering");
+                tracing::debug!(instance = %inst.name, error = %e, "ptp4l not answering");
                 Status::default()
             }
         };
-        let now = started.elapsed();
         let before = machine.state();
-        let state = machine.step(now, crit.good(&status.sample(&cfg)));
+        let state = machine.step(started.elapsed(), crit.good(&status.sample(&cfg)));
         if state != before {
-            tracing::info!(from = before.as_str(), to = state.as_str(), "PTP sync state changed");
+            tracing::info!(instance = %inst.name, from = before.as_str(), to = state.as_str(), "PTP sync state changed");
         }
         status.sync_state = Some(state);
-        status.os_clock_offset_ns = os_clock_error(&shared, &cfg);
-        let os_good =
-            status.os_clock_offset_ns.is_some_and(|e| e.abs() <= cfg.os_clock_threshold_ns as f64);
-        status.os_clock_sync_state = Some(os_clock.step(now, os_good));
         status.updated_unix_ms = crate::unix_ms();
-        publish(&shared, &status);
-        if let Some(hub) = shared.notify.get() {
-            hub.update(status.snapshot());
-        }
-        shared.set_ptp_status(status);
+        publish(&shared, &inst.name, &last, &status);
+        shared.set_ptp_status(&inst.name, status.clone());
+        last = status;
+        node.lock().unwrap_or_else(std::sync::PoisonError::into_inner).refresh(&shared);
     }
 }
 
-fn publish(shared: &Shared, s: &Status) {
+/// `instance`'s series; a port that went away loses its `port_state` series.
+fn publish(shared: &Shared, instance: &str, before: &Status, s: &Status) {
     let m = &shared.metrics;
-    m.ptp_up.set(i64::from(s.reachable));
-    m.ptp_offset.set(s.offset_ns.unwrap_or(0.0) / 1e9);
-    m.ptp_mean_path_delay.set(s.mean_path_delay_ns.unwrap_or(0.0) / 1e9);
-    m.ptp_clock_class.set(s.clock_class.map_or(0, i64::from));
-    m.ptp_time_traceable.set(i64::from(s.time_traceable.unwrap_or(false)));
-    m.ptp_port_state.clear();
-    for p in &s.ports {
+    let i = || ("instance", Lv::from(instance.to_owned()));
+    m.ptp_up.get_or_create(&vec![i()]).set(i64::from(s.reachable));
+    m.ptp_offset.get_or_create(&vec![i()]).set(s.offset_ns.unwrap_or(0.0) / 1e9);
+    let delay = s.mean_path_delay_ns.unwrap_or(0.0) / 1e9;
+    m.ptp_mean_path_delay.get_or_create(&vec![i()]).set(delay);
+    m.ptp_clock_class.get_or_create(&vec![i()]).set(s.clock_class.map_or(0, i64::from));
+    let traceable = i64::from(s.time_traceable.unwrap_or(false));
+    m.ptp_time_traceable.get_or_create(&vec![i()]).set(traceable);
+    let gone = before.ports.iter().filter(|b| !s.ports.iter().any(|p| p.port == b.port));
+    for p in s.ports.iter().chain(gone) {
+        let here = s.ports.iter().find(|now| now.port == p.port);
         for st in PortState::ALL {
             let labels = vec![
+                i(),
                 ("port", Lv::from(p.port.to_string())),
                 ("state", Lv::from(st.as_str().to_owned())),
             ];
-            m.ptp_port_state.get_or_create(&labels).set(i64::from(st == p.state));
+            match here {
+                Some(now) => {
+                    m.ptp_port_state.get_or_create(&labels).set(i64::from(st == now.state));
+                }
+                None => {
+                    m.ptp_port_state.remove(&labels);
+                }
+            }
         }
     }
     for st in SyncState::ALL {
-        let labels = vec![("state", Lv::from(st.as_str().to_owned()))];
+        let labels = vec![i(), ("state", Lv::from(st.as_str().to_owned()))];
         m.ptp_sync_state.get_or_create(&labels).set(i64::from(s.sync_state == Some(st)));
-        let os = i64::from(s.os_clock_sync_state == Some(st));
-        m.ptp_os_clock_sync_state.get_or_create(&labels).set(os);
     }
 }

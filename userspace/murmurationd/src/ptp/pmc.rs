@@ -44,10 +44,10 @@ impl Drop for Pmc {
 }
 
 impl Pmc {
-    /// Binds `<run_dir>/murmurationd.<pid>.pmc` and talks to `server`.
-    pub fn bind(run_dir: &Path, server: &Path, domain: u8) -> Result<Self, PmcError> {
+    /// Binds `<run_dir>/murmurationd.<tag>.pmc` and talks to `server`.
+    pub fn bind(run_dir: &Path, tag: &str, server: &Path, domain: u8) -> Result<Self, PmcError> {
         let pid = std::process::id();
-        let local = run_dir.join(format!("murmurationd.{pid}.pmc"));
+        let local = run_dir.join(format!("murmurationd.{tag}.pmc"));
         let _ = std::fs::remove_file(&local);
         let sock = UnixDatagram::bind(&local)
             .map_err(|source| PmcError::Bind { path: local.clone(), source })?;

@@ -95,12 +95,21 @@ fn ptp4l_port_offset_and_holdover_to_freerun() {
     assert_eq!(locked["clock_class"], 6, "the master's class: {locked}");
     assert_eq!(locked["gm_present"], true, "{locked}");
     let (_, metrics) = w.get(ADDR, "/metrics");
-    assert!(metrics.contains("murmuration_ptp_sync_state{state=\"LOCKED\"} 1"), "{metrics}");
     assert!(
-        metrics.contains("murmuration_ptp_port_state{port=\"1\",state=\"UNCALIBRATED\"} 1"),
+        metrics.contains("murmuration_ptp_sync_state{instance=\"ptp4l\",state=\"LOCKED\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("murmuration_ptp_port_state{port=\"1\",state=\"SLAVE\"} 0"));
+    assert!(
+        metrics.contains(
+            "murmuration_ptp_port_state{instance=\"ptp4l\",port=\"1\",state=\"UNCALIBRATED\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "murmuration_ptp_port_state{instance=\"ptp4l\",port=\"1\",state=\"SLAVE\"} 0"
+        )
+    );
 
     master.stop();
     let stopped = Instant::now();
@@ -119,4 +128,49 @@ fn ptp4l_port_offset_and_holdover_to_freerun() {
         "HOLDOVER lasted {in_holdover:?}, configured {HOLDOVER_S} s\n{}",
         w.daemon_log()
     );
+}
+
+/// Two `[[ptp.instance]]`: `gm` polls the free-running client, `absent` a
+/// socket nobody serves. Each has its own state and `instance` series; the
+/// node's lock-state is the worse of the two.
+#[test]
+#[ignore = "privileged: needs root, network namespaces and Debian's linuxptp (cargo xtask test)"]
+fn ptp4l_instances_have_their_own_state_and_series() {
+    let w = World::new();
+    let (_master_ns, _master) = master(&w);
+    let _client = ptp4l(&w, &w.node, "client", "ptpc0", "slaveOnly 1\nfree_running 1");
+    let extra = format!(
+        "[ptp]\nenabled = true\nclient_socket_dir = \"{dir}\"\npoll_seconds = 0.2\n\
+         offset_threshold_ns = 1000000\nlocked_port_states = [\"UNCALIBRATED\"]\n\
+         [[ptp.instance]]\nname = \"gm\"\nptp4l_socket = \"{dir}/client.sock\"\n\
+         [[ptp.instance]]\nname = \"absent\"\nptp4l_socket = \"{dir}/nobody.sock\"\n\
+         [notifications]\nenabled = true\nnode_name = \"n1\"\nstore = \"{dir}/subs.json\"\n",
+        dir = w.tmp.path().display()
+    );
+    let _d = w.daemon(9467, &extra);
+    let status = wait_for("instance gm LOCKED", Duration::from_secs(30), || {
+        let (_, body) = w.get(ADDR, "/status");
+        let v: Value = serde_json::from_str(&body).expect("status JSON");
+        (v["ptp_instances"]["gm"]["sync_state"] == "LOCKED").then_some(v)
+    });
+    assert_eq!(status["ptp_instances"]["absent"]["sync_state"], "FREERUN", "{status}");
+    assert_eq!(status["ptp_instances"]["absent"]["reachable"], false, "{status}");
+    assert_eq!(status["ptp"], status["ptp_instances"]["gm"], "the first instance: {status}");
+    let (_, metrics) = w.get(ADDR, "/metrics");
+    for series in [
+        "murmuration_ptp_sync_state{instance=\"gm\",state=\"LOCKED\"} 1",
+        "murmuration_ptp_sync_state{instance=\"absent\",state=\"FREERUN\"} 1",
+        "murmuration_ptp_up{instance=\"gm\"} 1",
+        "murmuration_ptp_up{instance=\"absent\"} 0",
+        "murmuration_ptp_clock_class{instance=\"gm\"} 6",
+        "murmuration_ptp_port_state{instance=\"gm\",port=\"1\",state=\"UNCALIBRATED\"} 1",
+    ] {
+        assert!(metrics.contains(series), "{series}\n{metrics}");
+    }
+    let lock =
+        "/api/ocloudNotifications/v2/cluster/node/n1/sync/ptp-status/lock-state/CurrentState";
+    let (code, body) = w.get(ADDR, lock);
+    let ev: Value = serde_json::from_str(&body).expect("event JSON");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(ev["data"]["values"][0]["value"], "FREERUN", "the worse instance: {ev}");
 }
