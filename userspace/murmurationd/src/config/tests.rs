@@ -186,5 +186,33 @@ fn bad_sriov_entries_are_refused_by_name() {
     ] {
         let e = err_text(text);
         assert!(e.contains(needle), "{text}: {e}");
+fn ptp_instances_and_notifications_parse_and_validate() {
+    let c = parse("[ptp]\nptp4l_socket = \"/run/a\"\ndomain = 3").expect("single form");
+    let one = c.ptp.instances();
+    assert_eq!((one.len(), one[0].name.as_str(), one[0].domain), (1, "ptp4l", 3));
+    assert_eq!(c.ptp.locked_clock_classes, [6, 7, 135]);
+    let c = parse(
+        "[ptp]\n[[ptp.instance]]\nname = \"ptp0\"\nptp4l_socket = \"/run/p0\"\n\
+         [[ptp.instance]]\nname = \"ptp1.d24\"\nptp4l_socket = \"/run/p1\"\ndomain = 24\n\
+         [notifications]\nenabled = true\nlisten = \"0.0.0.0:9043\"\nnode_name = \"w1\"",
+    )
+    .expect("two instances");
+    let names: Vec<_> = c.ptp.instances().into_iter().map(|i| (i.name, i.domain)).collect();
+    assert_eq!(names, [("ptp0".to_owned(), 0), ("ptp1.d24".to_owned(), 24)]);
+    assert_eq!(c.notifications.node_prefix(), "/cluster/node/w1");
+    for (bad, what) in [
+        ("[[ptp.instance]]\nname = \"a b\"\nptp4l_socket = \"/x\"", "name"),
+        (
+            "[[ptp.instance]]\nname = \"a\"\nptp4l_socket = \"/x\"\n[[ptp.instance]]\nname = \"a\"\nptp4l_socket = \"/y\"",
+            "twice",
+        ),
+        ("[[ptp.instance]]\nname = \"a\"", "ptp4l_socket"),
+        ("[notifications]\nnode_name = \"a/b\"", "node_name"),
+        ("[notifications]\ncluster_prefix = \"cluster\"", "cluster_prefix"),
+        ("[notifications]\ndelivery_attempts = 0", "delivery_attempts"),
+        ("[notifications]\nmax_subscriptions = 0", "max_subscriptions"),
+    ] {
+        let text = if bad.starts_with("[[") { format!("[ptp]\n{bad}") } else { bad.to_owned() };
+        assert!(err_text(&text).contains(what), "{what}: {}", err_text(&text));
     }
 }
