@@ -17,7 +17,7 @@ const SHOWN: &[&str] = &[
     "murmuration_attachments{",
     "murmuration_attachment_rx_packets_total",
     "murmuration_cni_operations_total{",
-    "murmuration_ptp_sync_state{state=\"LOCKED\"}",
+    "murmuration_ptp_sync_state{instance=\"ptp4l\",state=\"LOCKED\"}",
     "murmurationd_inventory_refreshes_total",
 ];
 
@@ -174,14 +174,14 @@ mod tests {
             murmuration_attachments{mode=\"veth\"} 3\n\
             murmuration_attachments{mode=\"sriov\"} 0\n\
             murmurationd_build_info{version=\"0.1.0\"} 1\n\
-            murmuration_ptp_sync_state{state=\"LOCKED\"} 1\n\
-            murmuration_ptp_sync_state{state=\"FREERUN\"} 0\n";
+            murmuration_ptp_sync_state{instance=\"ptp4l\",state=\"LOCKED\"} 1\n\
+            murmuration_ptp_sync_state{instance=\"ptp4l\",state=\"FREERUN\"} 0\n";
         let shown: Vec<&str> = selected(exposition).collect();
         assert_eq!(
             shown,
             [
                 "murmuration_attachments{mode=\"veth\"} 3",
-                "murmuration_ptp_sync_state{state=\"LOCKED\"} 1"
+                "murmuration_ptp_sync_state{instance=\"ptp4l\",state=\"LOCKED\"} 1"
             ]
         );
     }

@@ -40,7 +40,7 @@ fn ptp4l(netns: &str, ifname: &str, config: &Path, log: &Path) -> Result<Proc> {
 
 impl Pair {
     pub fn start(topology: &Topology, scratch: &Path, out: &Path) -> Result<Self> {
-        let gm = config(scratch, "ptp-gm", "priority1 10\nmasterOnly 1")?;
+        let gm = config(scratch, "ptp-gm", "priority1 10\nmasterOnly 1\nclockClass 6")?;
         let client = config(scratch, "ptp-client", "slaveOnly 1\nfree_running 1")?;
         let processes = vec![
             ptp4l(&topology.wire, PTP_WIRE, &gm, &out.join("ptp4l-gm.log"))?,
