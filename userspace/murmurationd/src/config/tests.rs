@@ -186,6 +186,10 @@ fn bad_sriov_entries_are_refused_by_name() {
     ] {
         let e = err_text(text);
         assert!(e.contains(needle), "{text}: {e}");
+    }
+}
+
+#[test]
 fn ptp_instances_and_notifications_parse_and_validate() {
     let c = parse("[ptp]\nptp4l_socket = \"/run/a\"\ndomain = 3").expect("single form");
     let one = c.ptp.instances();
