@@ -33,7 +33,7 @@ pub struct VmArgs {
     /// Run only tests whose name contains this string.
     pub filter: Option<String>,
     /// Hard limit for the guest run, in seconds (QEMU is killed after it).
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 1500)]
     pub timeout: u64,
     /// Exit 0 if QEMU cannot run here (the tier is then SKIPPED).
     #[arg(long)]
