@@ -13,6 +13,7 @@ pub mod config;
 pub mod health;
 pub mod http;
 pub mod inventory;
+pub mod linuxptp;
 pub mod metrics;
 pub mod notify;
 mod oplog;
@@ -115,6 +116,8 @@ impl Shared {
                 all.sort_by_key(|(n, _)| order.iter().position(|i| &i.name == n));
             }
         }
+        drop(all);
+        linuxptp::write_state(self);
     }
 
     pub fn os_clock(&self) -> Option<ptp::OsClock> {
@@ -179,6 +182,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     }
     tasks.spawn(refresh::run(shared.clone(), changed, shutdown.clone()));
     tasks.spawn(oplog::run(shared.clone(), shutdown.clone()));
+    linuxptp::spawn_all(&shared, &tasks, &shutdown);
     if shared.config.ptp.enabled {
         tasks.spawn(ptp::run(shared.clone(), shutdown.clone()));
     }

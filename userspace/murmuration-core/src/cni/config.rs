@@ -16,6 +16,8 @@ use super::args::CniArgs;
 use super::error::{CniError, ErrorCode};
 pub use super::fastpath::FastPathConf;
 use super::fastpath::{RawFastPath, parse_fastpath};
+pub use super::ptplock::PtpLockConf;
+use super::ptplock::{RawPtpLock, parse_ptp_lock};
 use super::result::{CniResult, Dns};
 use super::types::{ContainerId, IfName, InvalidValue, MacAddr, PciAddress, VlanId, VlanQos};
 use super::version::CniVersion;
@@ -53,6 +55,8 @@ struct RawConf {
     mtu: Option<u32>,
     #[serde(flatten)]
     fast: RawFastPath,
+    #[serde(flatten)]
+    ptp_lock: RawPtpLock,
     data_dir: Option<PathBuf>,
     log_level: Option<String>,
     log_file: Option<PathBuf>,
@@ -173,6 +177,8 @@ pub struct NetConf {
     pub props: LinkProps,
     /// Set when `veth` mode uses the fast path (`fastpath`, default on with `master`).
     pub fastpath: Option<FastPathConf>,
+    /// Set by `requirePtpLock`: ADD waits for a fresh LOCKED node.
+    pub ptp_lock: Option<PtpLockConf>,
     pub mac: Option<MacAddr>,
     pub mtu: Option<u32>,
     pub data_dir: PathBuf,
@@ -261,6 +267,7 @@ impl NetConf {
                 mode,
                 raw.master.is_some(),
             )?,
+            ptp_lock: parse_ptp_lock(&raw.ptp_lock)?,
             mac: raw.mac.as_deref().filter(|m| !m.is_empty()).map(parse_unicast_mac).transpose()?,
             mtu: raw.mtu.map(validate_mtu).transpose()?,
             data_dir: raw.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
@@ -353,7 +360,7 @@ fn parse_device(raw: &RawConf) -> Result<Option<PciAddress>, CniError> {
 }
 
 /// A positive number of seconds, at most an hour.
-fn timeout(key: &str, secs: f64) -> Result<Duration, CniError> {
+pub(super) fn timeout(key: &str, secs: f64) -> Result<Duration, CniError> {
     if secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECONDS {
         Ok(Duration::from_secs_f64(secs))
     } else {

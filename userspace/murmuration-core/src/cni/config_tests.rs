@@ -291,3 +291,28 @@ fn bandwidth_comes_from_runtime_config_first_and_needs_the_fast_path() {
     }
     assert!(parse(with(json!({"bandwidth": {}}))).is_ok(), "an empty object limits nothing");
 }
+
+#[test]
+fn require_ptp_lock_keys() {
+    assert!(parse(base()).expect("valid").ptp_lock.is_none());
+    let c = parse(with(json!({"requirePtpLock": true}))).expect("valid");
+    let lock = c.ptp_lock.expect("set");
+    assert_eq!(lock.state_file, PathBuf::from(crate::ptp::lockstate::DEFAULT_STATE_FILE));
+    assert_eq!(lock.max_age, crate::ptp::lockstate::DEFAULT_MAX_AGE);
+    let c = parse(with(json!({
+        "requirePtpLock": true, "ptpStateFile": "/run/x/s.json", "ptpStateMaxAgeSeconds": 2.5
+    })))
+    .expect("valid");
+    let lock = c.ptp_lock.expect("set");
+    assert_eq!(lock.state_file, PathBuf::from("/run/x/s.json"));
+    assert_eq!(lock.max_age, Duration::from_millis(2500));
+    for bad in [
+        json!({"requirePtpLock": "yes"}),
+        json!({"requirePtpLock": true, "ptpStateMaxAgeSeconds": 0}),
+        json!({"ptpStateMaxAgeSeconds": -1}),
+        json!({"ptpStateFile": 3}),
+    ] {
+        let e = parse(with(bad.clone())).expect_err("refused");
+        assert_eq!(e.code, 7, "{bad}: {e}");
+    }
+}

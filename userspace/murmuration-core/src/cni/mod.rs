@@ -9,6 +9,7 @@ pub mod error;
 pub mod fastpath;
 pub mod paths;
 pub mod plugin;
+pub mod ptplock;
 pub mod result;
 pub mod types;
 pub mod version;

@@ -31,6 +31,9 @@ pub fn check(conf: &NetConf, env: &CniEnv) -> Result<(), CniError> {
     if let Some(fp) = &conf.fastpath {
         plain("bpfPinRoot", &fp.pin_root)?;
     }
+    if let Some(lock) = &conf.ptp_lock {
+        plain("ptpStateFile", &lock.state_file)?;
+    }
     if let Some(file) = &conf.runtime.device_info_file {
         device_info(file, env)?;
     }

@@ -26,6 +26,7 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
     conf.validate_for_add()?;
     attach::ensure_available(conf.mode)?;
     attach::check_device(conf)?;
+    super::ptplock::require(conf.ptp_lock.as_ref(), "ADD")?;
     let id = call.env.attachment()?;
     let netns_path = call
         .env

@@ -52,6 +52,7 @@ pub fn check(call: &Call<'_>) -> Result<(), CniError> {
     if let (Some(dp), Some(mac)) = (&rec.datapath, rec.mac) {
         crate::attach::fastpath::check(dp, mac)?;
     }
+    super::ptplock::require(call.conf.ptp_lock.as_ref(), "CHECK")?;
     let Some(ipam) = call.ipam() else { return Ok(()) };
     if call.conf.prev_result.is_some() {
         return ipam.check(&call.invocation(Command::Check));

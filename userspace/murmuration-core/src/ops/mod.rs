@@ -8,6 +8,7 @@ mod add;
 mod check;
 mod del;
 mod gc;
+mod ptplock;
 mod status;
 
 use std::collections::HashMap;

@@ -12,8 +12,10 @@ use std::time::Duration;
 use murmuration_core::ptp::mgmt::PortState;
 use serde::Deserialize;
 
+pub mod linuxptp;
 mod notifications;
 mod probe;
+pub use linuxptp::{LinuxPtpConfig, PtpStateConfig};
 pub use notifications::NotificationsConfig;
 pub use probe::{ProbeName, ProberConfig, ResponderConfig};
 mod sriov;
@@ -81,6 +83,8 @@ pub struct Config {
     pub ptp: PtpConfig,
     pub phc: PhcConfig,
     pub notifications: NotificationsConfig,
+    pub linuxptp: LinuxPtpConfig,
+    pub ptp_state: PtpStateConfig,
     /// `[[prober]]` entries: timestamped UDP round trips.
     #[serde(rename = "prober")]
     pub probers: Vec<ProberConfig>,
@@ -353,8 +357,9 @@ impl Default for PhcConfig {
 
 impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let cfg: Self = toml::from_str(text)
+        let mut cfg: Self = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })?;
+        cfg.linuxptp.feed_poller(&mut cfg.ptp);
         cfg.validate()?;
         Ok(cfg)
     }
@@ -378,6 +383,7 @@ impl Config {
         }
         self.ptp.validate()?;
         self.notifications.validate()?;
+        self.linuxptp.validate()?;
         probe::validate(&self.probers, &self.responders)?;
         sriov::validate(&self.sriov)
     }

@@ -5,6 +5,7 @@
 mod fastpath;
 mod inventory;
 pub mod label;
+pub mod linuxptp;
 
 use label::Lv;
 pub mod text004;
@@ -77,6 +78,7 @@ pub struct Metrics {
     pub sriov_refused: Family<Labels, Counter>,
     pub sriov_passes: Family<Labels, Counter>,
     pub attachment_drift: Family<Labels, Gauge>,
+    pub linuxptp: linuxptp::LinuxPtpMetrics,
     /// Length of the last exposition: the next one starts with that much
     /// room (a 256-attachment node writes about 4 MB; growing a buffer to
     /// that by doubling copied it several times per scrape).
@@ -121,6 +123,7 @@ impl Metrics {
             sriov_refused: Family::default(),
             sriov_passes: Family::default(),
             attachment_drift: Family::default(),
+            linuxptp: linuxptp::LinuxPtpMetrics::default(),
             registry: Registry::default(),
             last_len: AtomicUsize::new(64 * 1024),
         };
@@ -196,6 +199,7 @@ impl Metrics {
         self.register_phc(r);
         self.register_probe(r);
         self.register_sriov(r);
+        self.linuxptp.register(r);
     }
 
     fn register_sriov(&self, r: &mut Registry) {
