@@ -99,7 +99,6 @@ pub fn ptp4l(lp: &LinuxPtpConfig, i: &InstanceConfig) -> Rendered {
     line(&mut s, "time_stamping", ts);
     let sock = lp.socket(i);
     line(&mut s, "uds_address", sock.display());
-    line(&mut s, "uds_ro_address", lp.run_dir.join(format!("{}.ro.sock", i.name)).display());
     match i.role {
         Role::Client => line(&mut s, "slaveOnly", 1),
         Role::Master => line(&mut s, "masterOnly", 1),
@@ -203,7 +202,6 @@ mod tests {
                 "delay_mechanism E2E",
                 "time_stamping hardware",
                 "uds_address /run/t/a.sock",
-                "uds_ro_address /run/t/a.ro.sock",
                 "slaveOnly 1",
                 "[eth1]",
             ]

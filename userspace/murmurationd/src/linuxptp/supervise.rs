@@ -138,21 +138,26 @@ fn start(spec: &Spec) -> Result<Child, StartError> {
         cmd.spawn().map_err(|source| StartError::Spawn { binary: r.binary.clone(), source })?;
     let (inst, prog) = (spec.instance.clone(), r.program.as_str());
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(forward(out, inst.clone(), prog));
+        tokio::spawn(forward(out, inst.clone(), prog, false));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(forward(err, inst, prog));
+        tokio::spawn(forward(err, inst, prog, true));
     }
     Ok(child)
 }
 
 use std::os::unix::fs::DirBuilderExt;
 
-/// The program's output, one debug event per line.
-async fn forward(pipe: impl AsyncRead + Unpin, instance: String, program: &'static str) {
+/// The program's output, one event per line: stdout (linuxptp's notices
+/// and summaries) at debug, stderr (its errors) at warn.
+async fn forward(pipe: impl AsyncRead + Unpin, instance: String, program: &'static str, err: bool) {
     let mut lines = BufReader::new(pipe).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        tracing::debug!(target: "murmurationd::linuxptp::output", instance = %instance, program, "{line}");
+        if err {
+            tracing::warn!(target: "murmurationd::linuxptp::output", instance = %instance, program, "{line}");
+        } else {
+            tracing::debug!(target: "murmurationd::linuxptp::output", instance = %instance, program, "{line}");
+        }
     }
 }
 

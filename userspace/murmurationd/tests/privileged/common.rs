@@ -196,6 +196,11 @@ impl World {
         self.tmp.path().join("data")
     }
 
+    /// The daemon's `[ptp_state] file` (never the node's default path).
+    pub fn ptp_state_file(&self) -> PathBuf {
+        self.tmp.path().join("ptp-state.json")
+    }
+
     pub fn ipam_dir(&self) -> PathBuf {
         self.tmp.path().join("ipam")
     }
@@ -227,8 +232,24 @@ impl World {
         pod_name: &str,
         ifname: &str,
     ) -> Value {
+        let (ok, v) = self.verb("ADD", netns, cid, conf, pod_name, ifname);
+        assert!(ok, "ADD failed: {v}");
+        v
+    }
+
+    /// Any verb, through the core's entry point, inside the node namespace:
+    /// (succeeded, the JSON it printed; `null` for an empty answer).
+    pub fn verb(
+        &self,
+        command: &str,
+        netns: &Path,
+        cid: &str,
+        conf: &Value,
+        pod_name: &str,
+        ifname: &str,
+    ) -> (bool, Value) {
         let vars: HashMap<String, String> = [
-            ("CNI_COMMAND", "ADD".to_owned()),
+            ("CNI_COMMAND", command.to_owned()),
             ("CNI_CONTAINERID", cid.to_owned()),
             ("CNI_NETNS", netns.display().to_string()),
             ("CNI_IFNAME", ifname.to_owned()),
@@ -248,9 +269,12 @@ impl World {
             let code = murmuration_core::cni::plugin::run(&vars, &mut stdin.as_slice(), &mut out);
             (code, out)
         });
-        let v: Value = serde_json::from_slice(&out.1).expect("ADD prints JSON");
-        assert_eq!(out.0, std::process::ExitCode::SUCCESS, "ADD failed: {v}");
-        v
+        let v: Value = if out.1.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&out.1).expect("JSON")
+        };
+        (out.0 == std::process::ExitCode::SUCCESS, v)
     }
 
     /// Writes a daemon config and starts the daemon in the node namespace.
@@ -279,8 +303,9 @@ impl World {
         let cfg = self.tmp.path().join("murmurationd.toml");
         let text = format!(
             "[log]\nlevel = \"debug\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n{http}\n[state]\n\
-             data_dir = \"{}\"\ncni_path = [\"{CNI_BIN_DIR}\"]\n{extra}",
-            self.data_dir().display()
+             data_dir = \"{}\"\ncni_path = [\"{CNI_BIN_DIR}\"]\n[ptp_state]\nfile = \"{}\"\n{extra}",
+            self.data_dir().display(),
+            self.ptp_state_file().display()
         );
         std::fs::write(&cfg, text).expect("write config");
         let cfg_s = cfg.display().to_string();

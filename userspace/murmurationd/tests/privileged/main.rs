@@ -6,6 +6,7 @@ mod cleanup;
 mod common;
 mod fastpath;
 mod http;
+mod linuxptp;
 mod notify;
 mod phc;
 mod probe;
