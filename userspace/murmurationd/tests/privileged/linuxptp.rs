@@ -40,25 +40,6 @@ fn metric(body: &str, name_and_labels: &str) -> Option<f64> {
     body.lines().find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.parse().ok())
 }
 
-fn veth_pair(w: &World, master: &Netns) {
-    w.node.ip(&[
-        "link",
-        "add",
-        "lpc0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "lpm0",
-        "netns",
-        &master.name,
-    ]);
-    w.node.ip(&["addr", "add", "10.94.0.2/24", "dev", "lpc0"]);
-    w.node.ip(&["link", "set", "lpc0", "up"]);
-    master.ip(&["addr", "add", "10.94.0.1/24", "dev", "lpm0"]);
-    master.ip(&["link", "set", "lpm0", "up"]);
-}
-
 fn supervised_config(w: &World, master: &Netns) -> String {
     let fast = "timestamping = \"software\"\nlog_announce_interval = -2\n\
                 log_sync_interval = -3\nannounce_receipt_timeout = 3\n";
@@ -87,7 +68,7 @@ fn sigterm(p: &mut Proc) -> std::process::ExitStatus {
 fn supervised_ptp4l_pair_restarts_and_stops_with_the_daemon() {
     let w = World::new();
     let master = Netns::new("lpgm");
-    veth_pair(&w, &master);
+    w.veth_pair(&master, "lpc0", "lpm0", "10.94.0");
     let mut d = w.daemon(PORT, &supervised_config(&w, &master));
     let run_dir = w.tmp.path().join("lp");
     let client_conf = run_dir.join("client.ptp4l.conf").display().to_string();
