@@ -106,6 +106,9 @@ pub struct InstanceConfig {
     pub log_sync_interval: Option<i8>,
     pub log_min_delay_req_interval: Option<i8>,
     pub announce_receipt_timeout: Option<u8>,
+    /// The PI servo's gains (ptp4l's defaults depend on the timestamping).
+    pub pi_proportional_const: Option<f64>,
+    pub pi_integral_const: Option<f64>,
     /// Run the programs in this network namespace (a path such as
     /// `/run/netns/ptp`); unset: the daemon's own.
     pub netns: Option<PathBuf>,

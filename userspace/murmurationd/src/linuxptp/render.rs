@@ -113,6 +113,8 @@ pub fn ptp4l(lp: &LinuxPtpConfig, i: &InstanceConfig) -> Rendered {
     opt(&mut s, "logSyncInterval", i.log_sync_interval);
     opt(&mut s, "logMinDelayReqInterval", i.log_min_delay_req_interval);
     opt(&mut s, "announceReceiptTimeout", i.announce_receipt_timeout);
+    opt(&mut s, "pi_proportional_const", i.pi_proportional_const);
+    opt(&mut s, "pi_integral_const", i.pi_integral_const);
     let _ = writeln!(s, "[{}]", i.interface);
     let path = config_path(lp, i, Program::Ptp4l);
     Rendered {
@@ -216,7 +218,8 @@ mod tests {
         let c = config(
             "name = \"gm\"\ninterface = \"v0\"\ndomain = 24\nrole = \"master\"\n\
              timestamping = \"software\"\ntransport = \"l2\"\ndelay_mechanism = \"P2P\"\n\
-             priority1 = 10\nlog_sync_interval = -3\nannounce_receipt_timeout = 3\n",
+             priority1 = 10\nlog_sync_interval = -3\nannounce_receipt_timeout = 3\n\
+             pi_integral_const = 0.008\n",
         );
         let text = ptp4l(&c.linuxptp, &c.linuxptp.instances[0]).config;
         for want in [
@@ -228,6 +231,7 @@ mod tests {
             "priority1 10",
             "logSyncInterval -3",
             "announceReceiptTimeout 3",
+            "pi_integral_const 0.008",
         ] {
             assert!(lines(&text).contains(&want), "{want} missing:\n{text}");
         }

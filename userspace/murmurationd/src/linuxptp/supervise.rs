@@ -2,6 +2,7 @@
 //! of its own, restart it with backoff when it exits, stop it (SIGTERM,
 //! then SIGKILL after a deadline, by PID) when the daemon shuts down.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -145,8 +146,6 @@ fn start(spec: &Spec) -> Result<Child, StartError> {
     }
     Ok(child)
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 /// The program's output, one event per line: stdout (linuxptp's notices
 /// and summaries) at debug, stderr (its errors) at warn.

@@ -22,9 +22,9 @@ pub fn prepare_child(cmd: &mut tokio::process::Command, netns: Option<OwnedFd>) 
         }
         Ok(())
     };
-    // SAFETY: the closure only makes the async-signal-safe calls above and
-    // allocates nothing on its success path (an error allocates its io::Error
-    // in the child, which the standard library's own spawn path does too).
+    // SAFETY: between fork and exec the closure makes only the
+    // async-signal-safe calls above, takes no locks and allocates nothing
+    // (`last_os_error` is a plain errno value).
     unsafe {
         cmd.pre_exec(pre);
     }
