@@ -85,7 +85,7 @@ fn ptp_supervised_ptp4l_restarts_and_require_ptp_lock_waits_for_locked() {
         &format!(
             "[state]\ndata_dir = \"{data}\"\n[ptp_state]\nfile = \"{state}\"\n\
              [ptp]\nclient_socket_dir = \"{dir}\"\npoll_seconds = 0.2\n\
-             offset_threshold_ns = 50000000\n\
+             offset_threshold_ns = 50000000\nlocked_clock_classes = [248]\n\
              [linuxptp]\nrun_dir = \"{run}\"\nrestart_initial_seconds = 0.2\n\
              restart_max_seconds = 1\n\
              [[linuxptp.instance]]\nname = \"gm\"\ninterface = \"{wire}\"\nrole = \"master\"\n\

@@ -269,8 +269,11 @@ mod tests {
     fn a_monitored_instance_feeds_the_poller() {
         let c = config("name = \"a\"\ninterface = \"eth1\"\ndomain = 7\nmonitor = true\n");
         assert!(c.ptp.enabled);
-        assert_eq!(c.ptp.ptp4l_socket, PathBuf::from("/run/t/a.sock"));
-        assert_eq!(c.ptp.domain, 7);
+        let polled = c.ptp.instances();
+        assert_eq!(polled.len(), 1, "{polled:?}");
+        assert_eq!(polled[0].name, "a");
+        assert_eq!(polled[0].ptp4l_socket, PathBuf::from("/run/t/a.sock"));
+        assert_eq!(polled[0].domain, 7);
         let c = config("name = \"a\"\ninterface = \"eth1\"\n");
         assert!(!c.ptp.enabled, "monitoring needs monitor = true");
     }

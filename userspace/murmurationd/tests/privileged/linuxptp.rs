@@ -45,7 +45,7 @@ fn supervised_config(w: &World, master: &Netns) -> String {
                 log_sync_interval = -3\nannounce_receipt_timeout = 3\n";
     format!(
         "[ptp]\nclient_socket_dir = \"{tmp}\"\npoll_seconds = 0.2\n\
-         offset_threshold_ns = 1000000\nlocked_port_states = [\"UNCALIBRATED\"]\n\
+         offset_threshold_ns = 1000000\nlocked_port_states = [\"UNCALIBRATED\"]\nlocked_clock_classes = [248]\n\
          [linuxptp]\nrun_dir = \"{tmp}/lp\"\nrestart_initial_seconds = 0.2\n\
          restart_max_seconds = 1\nstop_timeout_seconds = 2\n\
          [[linuxptp.instance]]\nname = \"gm\"\ninterface = \"lpm0\"\nrole = \"master\"\n\
