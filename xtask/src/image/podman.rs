@@ -9,11 +9,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::sh;
 
-/// A podman storage (root, runroot, temporary files) in one directory,
-/// removed on drop after whatever is still mounted under it is unmounted.
+/// A podman storage (root, temporary files) in one directory and its runroot
+/// in a short one under the system's temporary directory (podman refuses a
+/// runroot path longer than 50 bytes, which a checkout's `target/` easily
+/// is); both removed after whatever is still mounted under them is unmounted.
 #[derive(Debug)]
 pub struct Podman {
     dir: tempfile::TempDir,
+    run: tempfile::TempDir,
 }
 
 impl Podman {
@@ -21,10 +24,11 @@ impl Podman {
     pub fn new(parent: &Path) -> Result<Self> {
         std::fs::create_dir_all(parent)?;
         let dir = tempfile::Builder::new().prefix("podman-").tempdir_in(parent)?;
-        for sub in ["root", "run", "tmp"] {
+        for sub in ["root", "tmp"] {
             std::fs::create_dir(dir.path().join(sub))?;
         }
-        Ok(Self { dir })
+        let run = tempfile::Builder::new().prefix("mm-podman-").tempdir()?;
+        Ok(Self { dir, run })
     }
 
     /// `podman` with this storage's global flags. `vfs` needs no overlay
@@ -33,7 +37,7 @@ impl Podman {
         let path = |sub: &str| self.dir.path().join(sub);
         let mut cmd = Command::new("podman");
         cmd.arg("--root").arg(path("root"));
-        cmd.arg("--runroot").arg(path("run"));
+        cmd.arg("--runroot").arg(self.run.path());
         cmd.arg("--tmpdir").arg(path("tmp"));
         cmd.args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"]);
         cmd.args(["--events-backend", "none"]);
@@ -45,12 +49,14 @@ impl Podman {
     /// Unmounts what is left under the storage, removes it, and fails if a
     /// mount under it survived.
     pub fn remove(self) -> Result<()> {
-        let root = self.dir.path();
-        unmount_under(root)?;
-        std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
-        let left = mounts_under(root)?;
-        if !left.is_empty() {
-            bail!("still mounted after cleanup: {left:?}");
+        for root in [self.dir.path(), self.run.path()] {
+            unmount_under(root)?;
+            std::fs::remove_dir_all(root)
+                .with_context(|| format!("removing {}", root.display()))?;
+            let left = mounts_under(root)?;
+            if !left.is_empty() {
+                bail!("still mounted after cleanup: {left:?}");
+            }
         }
         Ok(())
     }
@@ -60,6 +66,7 @@ impl Drop for Podman {
     fn drop(&mut self) {
         // `remove` is the checked path; this covers an early return.
         let _ = unmount_under(self.dir.path());
+        let _ = unmount_under(self.run.path());
     }
 }
 
