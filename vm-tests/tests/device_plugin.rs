@@ -156,7 +156,8 @@ fn device_plugin_serves_vf_pools_to_the_kubelet() {
     let (d, _) = k.until(&mut dpdk_s, "dpdk's VFs", |l| l.len() == 2);
     assert!(all(&d, "Unhealthy"), "igbvf is the wrong driver for dpdk: {d:?}");
     bind_vfio(&s.vfs[4].pci);
-    let (d, _) = k.until(&mut dpdk_s, "VF 4 healthy on vfio-pci", |l| l[0].1 == "Healthy");
+    let (d, _) =
+        k.until(&mut dpdk_s, "VF 4 healthy on vfio-pci", |l| l.len() == 2 && l[0].1 == "Healthy");
     assert_eq!(d[1].1, "Unhealthy", "VF 5 still on igbvf");
 
     let flips = link_flips(&k, &s, &mut kern_s);
