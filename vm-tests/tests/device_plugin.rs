@@ -41,7 +41,8 @@ impl Kubelet {
     fn registrations(&mut self, n: usize) -> Vec<RegisterRequest> {
         let mut out: Vec<RegisterRequest> = (0..n)
             .map(|_| {
-                let r = self.rt.block_on(tokio::time::timeout(LIMIT, self.k.registrations.recv()));
+                let next = self.k.registrations.recv();
+                let r = self.rt.block_on(async { tokio::time::timeout(LIMIT, next).await });
                 r.expect("a registration in time").expect("kubelet open")
             })
             .collect();
@@ -66,7 +67,8 @@ impl Kubelet {
     ) -> (Devices, Instant) {
         let deadline = tokio::time::Instant::now() + LIMIT;
         loop {
-            let msg = self.rt.block_on(tokio::time::timeout_at(deadline, s.message()));
+            let next = s.message();
+            let msg = self.rt.block_on(async { tokio::time::timeout_at(deadline, next).await });
             let msg = msg.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
             let msg = msg.expect("stream ok").expect("stream open");
             let list: Devices = msg.devices.into_iter().map(|d| (d.id, d.health)).collect();
