@@ -84,7 +84,7 @@ fn vf_addresses(root: &Path) -> Vec<String> {
 fn describe(root: &Path, sysfs: &Sysfs, pci: &str) -> Option<Vf> {
     let dev = sysfs.vf(&PciAddress::parse(pci).ok()?).ok()?;
     let dir = root.join("bus/pci/devices").join(pci);
-    let numa = read_trim(&dir.join("numa_node")).and_then(|s| s.parse().ok()).filter(|n| *n >= 0);
+    let numa = sysfs.numa_node(pci).map(i64::from);
     Some(Vf {
         vendor: read_hex(&dir.join("vendor")).and_then(|v| u16::try_from(v).ok()),
         device: read_hex(&dir.join("device")).and_then(|v| u16::try_from(v).ok()),
