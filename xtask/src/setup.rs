@@ -37,6 +37,8 @@ const APT_PACKAGES: &[&str] = &[
     "golang-github-appc-cni-dev",
     // The deploy step: Debian's Python makes the validator's venv (xtask/src/deploy.rs).
     "python3-venv",
+    // murmurationd's build: protoc for the kubelet device plugin API (proto/).
+    "protobuf-compiler",
 ];
 
 /// Packages from bookworm-backports: QEMU 10 has the `igb` NIC (7.2 has not).

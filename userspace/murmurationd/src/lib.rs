@@ -10,6 +10,7 @@
 pub mod cleanup;
 pub mod cli;
 pub mod config;
+pub mod device_plugin;
 pub mod health;
 pub mod http;
 pub mod inventory;
@@ -193,6 +194,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     if shared.config.phc.enabled {
         tasks.spawn(phc::run(shared.clone(), shutdown.clone()));
     }
+    if shared.config.device_plugin.enabled {
+        spawn_device_plugin(&tasks, &shared, &shutdown)?;
+    }
     for r in shared.config.responders.clone() {
         tasks.spawn(probe::run_responder(shared.clone(), r, shutdown.clone()));
     }
@@ -255,6 +259,26 @@ async fn start_notifications(
 
 fn shared_notify_router(s: &Shared) -> axum::Router {
     s.notify.get().map(|h| notify::api::router(h.clone())).unwrap_or_default()
+}
+
+/// The device plugin and its own link-event subscription (which wakes its scanner).
+fn spawn_device_plugin(
+    tasks: &TaskTracker,
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) -> Result<(), DaemonError> {
+    let events = inventory::events::subscribe().map_err(DaemonError::Events)?;
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let (s, c, n) = (shared.clone(), shutdown.clone(), changed.clone());
+    tasks.spawn(async move {
+        if let Err(e) = inventory::events::watch(events, &n, || {}, c).await {
+            tracing::error!(error = %e, "device plugin's link events stopped; rescan timer only");
+            s.metrics.task_error("device_plugin");
+        }
+    });
+    let config = shared.config.device_plugin.clone();
+    tasks.spawn(device_plugin::run(config, changed, shutdown.clone()));
+    Ok(())
 }
 
 /// An error and its sources, for logs.

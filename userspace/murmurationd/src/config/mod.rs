@@ -12,9 +12,11 @@ use std::time::Duration;
 use murmuration_core::ptp::mgmt::PortState;
 use serde::Deserialize;
 
+mod device_plugin;
 pub mod linuxptp;
 mod notifications;
 mod probe;
+pub use device_plugin::{DevicePluginConfig, HexId, PfSelector, PoolConfig, PoolName};
 pub use linuxptp::{LinuxPtpConfig, PtpStateConfig};
 pub use notifications::NotificationsConfig;
 pub use probe::{ProbeName, ProberConfig, ResponderConfig};
@@ -94,6 +96,8 @@ pub struct Config {
     /// `[[sriov.pf]]`: PFs the daemon provisions (`sriov/`).
     pub sriov: SriovConfig,
     pub drift: DriftConfig,
+    /// `[device_plugin]`: SR-IOV VF pools served to the kubelet.
+    pub device_plugin: DevicePluginConfig,
     /// The file this config was loaded from (re-read on SIGHUP).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -384,6 +388,7 @@ impl Config {
         self.ptp.validate()?;
         self.notifications.validate()?;
         self.linuxptp.validate()?;
+        self.device_plugin.validate()?;
         probe::validate(&self.probers, &self.responders)?;
         sriov::validate(&self.sriov)
     }
