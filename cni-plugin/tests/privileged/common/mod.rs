@@ -118,13 +118,21 @@ pub struct Outcome {
     pub success: bool,
     /// The signal that killed the plugin, if one did.
     pub signal: Option<i32>,
+    /// The exit status, if the plugin exited.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Outcome {
     fn describe(&self) -> String {
-        format!("stdout: {}\nstderr: {}", self.stdout, self.stderr)
+        format!(
+            "exit: {}\nstdout: {}\nstderr: {}",
+            self.signal
+                .map_or_else(|| format!("status {:?}", self.code), |s| format!("signal {s}")),
+            self.stdout,
+            self.stderr
+        )
     }
 
     /// The success document (ADD's result, VERSION's answer).
@@ -228,6 +236,7 @@ impl World {
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         Outcome {
             success: out.status.success(),
+            code: out.status.code(),
             signal: std::os::unix::process::ExitStatusExt::signal(&out.status),
             stdout: text(out.stdout),
             stderr: text(out.stderr),

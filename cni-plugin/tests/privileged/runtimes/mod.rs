@@ -284,7 +284,11 @@ fn read_call(dir: &Path) -> Call {
 #[derive(Debug)]
 pub struct Spawned {
     child: Child,
-    mnt: Option<u64>,
+    /// The runtime's mount namespace, held open: a namespace's inode number
+    /// is reused once the namespace is freed, and a scan for a freed one
+    /// would find (and kill) the processes of whichever namespace got it
+    /// next, e.g. another test's `ip netns exec`.
+    mnt: Option<(u64, fs::File)>,
 }
 
 impl Spawned {
@@ -324,7 +328,11 @@ impl Spawned {
         let pid = self.pid();
         let entered = poll(limit, || mnt_ns(pid).is_some_and(|m| Some(m) != own));
         assert!(entered, "the runtime never entered its mount namespace");
-        self.mnt = mnt_ns(pid);
+        let held =
+            fs::File::open(format!("/proc/{pid}/ns/mnt")).expect("the runtime's mount namespace");
+        let ino = held.metadata().expect("fstat of a namespace").ino();
+        assert_eq!(mnt_ns(pid), Some(ino), "the runtime changed mount namespace again");
+        self.mnt = Some((ino, held));
     }
 }
 
@@ -332,8 +340,9 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some(ns) = self.mnt {
-            kill_mount_namespace(ns);
+        // The namespace stays held (`self.mnt`) through the scan.
+        if let Some((ns, _held)) = &self.mnt {
+            kill_mount_namespace(*ns);
         }
     }
 }
@@ -344,7 +353,8 @@ fn mnt_ns(pid: u32) -> Option<u64> {
 }
 
 /// Kills (SIGKILL, by PID) every process in mount namespace `ns`: what a
-/// runtime started in the test's private namespace and left running.
+/// runtime started in the test's private namespace and left running. The
+/// caller must hold `ns` open, so that its number cannot name another one.
 pub fn kill_mount_namespace(ns: u64) {
     let pids: Vec<i32> = fs::read_dir("/proc")
         .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
