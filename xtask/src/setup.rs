@@ -24,12 +24,11 @@ const APT_PACKAGES: &[&str] = &[
     "ethtool",
     "linuxptp",
     "bpftool",
-    // The node image (`cargo xtask image`, the `image` tier): builds and runs it.
-    "podman",
     // murmurationd's host tier: a real Prometheus scrapes it (ptp4l: linuxptp above).
     "prometheus",
     // Real runtimes drive the plugin (cni-plugin/tests/privileged/runtimes):
-    // containerd's ctr, podman's CNI backend, libcni through a Go driver.
+    // containerd's ctr, podman's CNI backend, libcni through a Go driver;
+    // podman also builds and runs the node image (`cargo xtask image`).
     "containerd",
     "runc",
     "podman",
