@@ -145,6 +145,12 @@ impl Maps {
         Ok(())
     }
 
+    /// Whether the (VLAN, MAC) entry `key` exists and belongs to the port
+    /// `ifindex` with attachment id `attach_id`.
+    pub fn owns_entry(&self, key: &AttachKey, ifindex: u32, attach_id: u32) -> bool {
+        self.attach.get(key, 0).is_ok_and(|v| v.host_ifindex == ifindex && v.attach_id == attach_id)
+    }
+
     /// Removes what `add_memberships` added; a MAC entry that points at
     /// another port is left alone.
     pub fn remove_memberships(
@@ -154,8 +160,7 @@ impl Maps {
     ) -> Result<(), DatapathError> {
         for (vid, _) in memberships(pc) {
             let key = AttachKey::new(pc.tpid, vid, pc.mac);
-            let owned = |v: &AttachValue| v.host_ifindex == ifindex && v.attach_id == pc.attach_id;
-            if self.attach.get(&key, 0).is_ok_and(|v| owned(&v)) {
+            if self.owns_entry(&key, ifindex, pc.attach_id) {
                 remove_entry(self.attach.remove(&key), map_names::ATTACH)?;
             }
             let vid = vlan_key(pc.tpid, vid);

@@ -354,10 +354,7 @@ impl Datapath {
         }
         for (vid, _) in maps::memberships(&pc) {
             let key = common::AttachKey::new(pc.tpid, vid, mac);
-            let owned = |v: &common::AttachValue| {
-                v.host_ifindex == port.host_ifindex && v.attach_id == pc.attach_id
-            };
-            if !self.maps.attach.get(&key, 0).is_ok_and(|v| owned(&v)) {
+            if !self.maps.owns_entry(&key, port.host_ifindex, pc.attach_id) {
                 return Err(format!("no fast-path MAC entry on VLAN {vid}"));
             }
         }
