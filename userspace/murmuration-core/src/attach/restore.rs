@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::ip::netlink_error;
 use crate::cni::error::{CniError, ErrorCode, chain};
 use crate::cni::types::MacAddr;
-use crate::netlink::{Netlink, NetlinkError, VfChange, VfState};
+use crate::netlink::{Netlink, NetlinkError, Transport, VfChange, VfState};
 use crate::netns::NetNs;
 use crate::state::{NetdevState, Record, Store, VfRecord};
 use crate::sysfs::Sysfs;
@@ -22,7 +22,11 @@ const RETURN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Undoes an SR-IOV attachment under the VF's lock, from the freshest record
 /// (another ADD may have taken the VF over from a dead pod meanwhile).
-pub fn teardown(rec: &Record, store: &Store, host: &mut Netlink) -> Result<(), CniError> {
+pub fn teardown<T: Transport>(
+    rec: &Record,
+    store: &Store,
+    host: &mut Netlink<T>,
+) -> Result<(), CniError> {
     let Some(vf) = &rec.vf else { return Ok(()) };
     let _lock = store.lock_device(&vf.pci).map_err(|e| crate::ops::state_error(&e))?;
     let fresh = match store.load(&rec.id()) {
@@ -36,11 +40,20 @@ pub fn teardown(rec: &Record, store: &Store, host: &mut Netlink) -> Result<(), C
 }
 
 /// Restores the VF of `rec` (caller holds the VF lock).
-pub fn restore_vf(rec: &Record, host: &mut Netlink) -> Result<(), CniError> {
+pub fn restore_vf<T: Transport>(rec: &Record, host: &mut Netlink<T>) -> Result<(), CniError> {
+    restore_vf_in(&Sysfs::default(), rec, host)
+}
+
+/// [`restore_vf`] with the VF's netdev looked up in `sysfs`.
+fn restore_vf_in<T: Transport>(
+    sysfs: &Sysfs,
+    rec: &Record,
+    host: &mut Netlink<T>,
+) -> Result<(), CniError> {
     let Some(vf) = &rec.vf else { return Ok(()) };
     let mut errors = Vec::new();
     let index = match &vf.netdev {
-        Some(nd) => bring_home(rec, vf, nd, host).map_err(|e| errors.push(e)).ok(),
+        Some(nd) => bring_home(sysfs, rec, vf, nd, host).map_err(|e| errors.push(e)).ok(),
         None => None,
     };
     if let Some(index) = index {
@@ -62,17 +75,17 @@ pub fn restore_vf(rec: &Record, host: &mut Netlink) -> Result<(), CniError> {
 }
 
 /// Returns the VF netdev's index in the host namespace, moving it there if needed.
-fn bring_home(
+fn bring_home<T: Transport>(
+    sysfs: &Sysfs,
     rec: &Record,
     vf: &VfRecord,
     nd: &NetdevState,
-    host: &mut Netlink,
+    host: &mut Netlink<T>,
 ) -> Result<u32, CniError> {
-    let sysfs = Sysfs::default();
     if let Some(name) = sysfs.netdev(&vf.pci) {
         return index_of(host, &name);
     }
-    if let Some(index) = pull_from_pod(rec, vf, nd, host)? {
+    if let Some(index) = pull_from_pod(sysfs, rec, vf, nd, host)? {
         return Ok(index);
     }
     // The pod namespace is gone: the kernel hands the netdev back to the host.
@@ -91,7 +104,7 @@ fn bring_home(
     }
 }
 
-fn index_of(host: &mut Netlink, name: &str) -> Result<u32, CniError> {
+fn index_of<T: Transport>(host: &mut Netlink<T>, name: &str) -> Result<u32, CniError> {
     let link = host.link_by_name(name).map_err(|e| netlink_error(&e))?;
     link.map(|l| l.index)
         .ok_or_else(|| CniError::new(ErrorCode::Netlink, format!("{name} vanished")))
@@ -99,11 +112,12 @@ fn index_of(host: &mut Netlink, name: &str) -> Result<u32, CniError> {
 
 /// Moves the VF from the pod back to the host under its original name.
 /// `None` when the pod namespace cannot be opened or lacks the VF.
-fn pull_from_pod(
+fn pull_from_pod<T: Transport>(
+    sysfs: &Sysfs,
     rec: &Record,
     vf: &VfRecord,
     nd: &NetdevState,
-    host: &mut Netlink,
+    host: &mut Netlink<T>,
 ) -> Result<Option<u32>, CniError> {
     let Some(path) = &rec.netns else { return Ok(None) };
     let Ok(ns) = NetNs::open(path) else { return Ok(None) };
@@ -128,11 +142,15 @@ fn pull_from_pod(
         pod.move_link(link.index, home.as_fd(), Some(&temp))
             .map_err(|e| netlink_error(&e).context("moving the VF back to the host"))?;
     }
-    sysfs_index(host, &vf.pci).map(Some)
+    sysfs_index(sysfs, host, &vf.pci).map(Some)
 }
 
-fn sysfs_index(host: &mut Netlink, pci: &str) -> Result<u32, CniError> {
-    match Sysfs::default().netdev(pci) {
+fn sysfs_index<T: Transport>(
+    sysfs: &Sysfs,
+    host: &mut Netlink<T>,
+    pci: &str,
+) -> Result<u32, CniError> {
+    match sysfs.netdev(pci) {
         Some(name) => index_of(host, &name),
         None => {
             Err(CniError::new(ErrorCode::Netlink, format!("VF {pci} not visible after the move")))
@@ -141,7 +159,7 @@ fn sysfs_index(host: &mut Netlink, pci: &str) -> Result<u32, CniError> {
 }
 
 /// Puts back every PF-side property that differs from the recorded original.
-fn restore_pf_side(vf: &VfRecord, host: &mut Netlink) -> Result<(), CniError> {
+fn restore_pf_side<T: Transport>(vf: &VfRecord, host: &mut Netlink<T>) -> Result<(), CniError> {
     let pf = index_of(host, &vf.pf_netdev)?;
     let now = host.vf_state(pf, vf.index).map_err(|e| netlink_error(&e))?.unwrap_or_default();
     let changes = differences(&now, &vf.original);
@@ -182,8 +200,8 @@ pub fn differences(now: &VfState, orig: &VfState) -> Vec<VfChange> {
 }
 
 /// Name, MAC, MTU, altnames and up/down of the VF netdev, each attempted.
-fn restore_netdev(
-    host: &mut Netlink,
+fn restore_netdev<T: Transport>(
+    host: &mut Netlink<T>,
     index: u32,
     nd: &NetdevState,
     vf: &VfRecord,
@@ -223,8 +241,8 @@ fn restore_netdev(
 /// predate that admin MAC: the netdev takes an admin MAC only when the VF
 /// resets. Clearing the admin MAC (all zeroes) lifts the refusal; the
 /// original admin MAC is then put back.
-fn set_netdev_mac(
-    host: &mut Netlink,
+fn set_netdev_mac<T: Transport>(
+    host: &mut Netlink<T>,
     index: u32,
     mac: MacAddr,
     vf: &VfRecord,
@@ -244,3 +262,7 @@ fn set_netdev_mac(
     host.set_vf(pf, vf.index, &[VfChange::Mac(admin)])?;
     set
 }
+
+#[cfg(test)]
+#[path = "restore_tests.rs"]
+mod tests;

@@ -13,7 +13,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::{Netlink, NetlinkError, Request};
+use super::{Netlink, NetlinkError, Request, Transport};
 use crate::cni::result::Route;
 
 fn family(ip: IpAddr) -> AddressFamily {
@@ -95,7 +95,7 @@ pub fn route_request(oif: u32, r: &Route, gw: Option<IpAddr>) -> Request {
     }
 }
 
-impl Netlink {
+impl<T: Transport> Netlink<T> {
     /// Every address on link `index`.
     pub fn addresses(&mut self, index: u32) -> Result<Vec<IpNetwork>, NetlinkError> {
         let replies = self.get(

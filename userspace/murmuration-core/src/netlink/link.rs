@@ -9,7 +9,7 @@ use netlink_packet_route::link::{
     Prop,
 };
 
-use super::{Netlink, NetlinkError, Request};
+use super::{Netlink, NetlinkError, Request, Transport};
 use crate::cni::types::MacAddr;
 
 /// What we read back about a link.
@@ -84,7 +84,7 @@ pub fn link_up_request(index: u32) -> Request {
     Request { op: "set link up", msg: RouteNetlinkMessage::SetLink(up_message(index)), flags: 0 }
 }
 
-impl Netlink {
+impl<T: Transport> Netlink<T> {
     /// Looks a link up by name; `None` when there is none.
     pub fn link_by_name(&mut self, name: &str) -> Result<Option<LinkInfo>, NetlinkError> {
         let mut m = LinkMessage::default();

@@ -11,7 +11,7 @@ use netlink_packet_route::link::{
 };
 
 use super::link::LinkInfo;
-use super::{Netlink, NetlinkError, Request};
+use super::{Netlink, NetlinkError, Request, Transport};
 use crate::cni::config::VlanProto;
 use crate::cni::types::MacAddr;
 
@@ -45,7 +45,7 @@ fn prop(index: u32, name: &str, add: bool) -> Request {
     }
 }
 
-impl Netlink {
+impl<T: Transport> Netlink<T> {
     /// Looks a link up by index; `None` when there is none.
     pub fn link_by_index(&mut self, index: u32) -> Result<Option<LinkInfo>, NetlinkError> {
         let mut m = LinkMessage::default();

@@ -5,8 +5,12 @@
 //! ACK is collected, which keeps an ADD to a handful of syscalls.
 
 mod addr;
+#[cfg(test)]
+pub(crate) mod canned;
 mod link;
 mod link_ops;
+#[cfg(test)]
+pub(crate) mod recorder;
 mod vf;
 
 use std::io;
@@ -71,9 +75,43 @@ pub struct Request {
     pub flags: u16,
 }
 
+/// Where requests go and replies come from: the kernel's route netlink
+/// socket in production, a recorder in unit tests
+/// (`netlink::recorder`, test builds only).
+///
+/// [`Netlink`] is generic over it rather than holding a `dyn` so that the
+/// production client is the same monomorphic code as before (no box, no
+/// indirect call per datagram), and `Netlink` alone still names the
+/// socket-backed client: only code that wants request-level unit tests
+/// takes `Netlink<T>` with `T: Transport`.
+pub trait Transport {
+    /// Sends one datagram (one or more netlink messages).
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()>;
+    /// The length of the next datagram, without consuming it (blocks until one arrives).
+    fn next_len(&mut self) -> io::Result<usize>;
+    /// Receives the next datagram into `buf`; returns its length.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl Transport for Socket {
+    fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        Socket::send(self, datagram, 0).map(drop)
+    }
+
+    /// `MSG_PEEK | MSG_TRUNC` returns the datagram's real length.
+    fn next_len(&mut self) -> io::Result<usize> {
+        let mut probe = [0u8; 16];
+        Socket::recv(self, &mut &mut probe[..], libc::MSG_PEEK | libc::MSG_TRUNC)
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Socket::recv(self, &mut &mut buf[..], 0)
+    }
+}
+
 #[derive(Debug)]
-pub struct Netlink {
-    sock: Socket,
+pub struct Netlink<T = Socket> {
+    sock: T,
     seq: u32,
     buf: Vec<u8>,
 }
@@ -85,7 +123,13 @@ impl Netlink {
         sock.bind_auto().map_err(NetlinkError::Socket)?;
         sock.connect(&SocketAddr::new(0, 0)).map_err(NetlinkError::Socket)?;
         sock.set_ext_ack(true).map_err(NetlinkError::Socket)?;
-        Ok(Self { sock, seq: 0, buf: vec![0; 64 * 1024] })
+        Ok(Self::over(sock))
+    }
+}
+
+impl<T: Transport> Netlink<T> {
+    fn over(sock: T) -> Self {
+        Self { sock, seq: 0, buf: vec![0; 64 * 1024] }
     }
 
     /// Sends one request and waits for its ACK.
@@ -105,7 +149,7 @@ impl Netlink {
         for r in reqs {
             self.encode(r.msg, r.flags | NLM_F_REQUEST | NLM_F_ACK, &mut out);
         }
-        self.sock.send(&out, 0).map_err(NetlinkError::Socket)?;
+        self.sock.send(&out).map_err(NetlinkError::Socket)?;
         let mut first_err = None;
         let mut pending = ops.len();
         while pending > 0 {
@@ -135,7 +179,7 @@ impl Netlink {
         let flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
         self.encode(msg, flags, &mut out);
         let seq = self.seq;
-        self.sock.send(&out, 0).map_err(NetlinkError::Socket)?;
+        self.sock.send(&out).map_err(NetlinkError::Socket)?;
         let mut replies = Vec::new();
         let mut done = false;
         let mut err = None;
@@ -176,23 +220,19 @@ impl Netlink {
     }
 
     /// Receives one datagram, whatever its size, and hands each message in
-    /// it to `f`. The datagram's length is peeked first (`MSG_PEEK |
-    /// MSG_TRUNC` returns the real length) and the buffer grown to fit: a
+    /// it to `f`. The datagram's length is peeked first and the buffer
+    /// grown to fit: a
     /// PF with many VFs answers with link messages larger than any fixed
     /// buffer, and a truncated datagram would lose or cut messages.
     fn recv_each(
         &mut self,
         f: impl FnMut(u32, NetlinkPayload<RouteNetlinkMessage>),
     ) -> Result<(), NetlinkError> {
-        let mut probe = [0u8; 16];
-        let len = self
-            .sock
-            .recv(&mut &mut probe[..], libc::MSG_PEEK | libc::MSG_TRUNC)
-            .map_err(NetlinkError::Socket)?;
+        let len = self.sock.next_len().map_err(NetlinkError::Socket)?;
         if len > self.buf.len() {
             self.buf.resize(len, 0);
         }
-        let n = self.sock.recv(&mut &mut self.buf[..], 0).map_err(NetlinkError::Socket)?;
+        let n = self.sock.recv(&mut self.buf).map_err(NetlinkError::Socket)?;
         for_each_message(&self.buf[..n.min(self.buf.len())], f)
     }
 }

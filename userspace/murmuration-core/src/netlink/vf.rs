@@ -8,7 +8,7 @@ use netlink_packet_route::link::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Netlink, NetlinkError, Request};
+use super::{Netlink, NetlinkError, Request, Transport};
 use crate::cni::config::{LinkState, VlanProto};
 use crate::cni::types::MacAddr;
 
@@ -138,7 +138,7 @@ fn apply_info(s: &mut VfState, info: &VfInfo) {
     }
 }
 
-impl Netlink {
+impl<T: Transport> Netlink<T> {
     /// Reads VF `vf`'s state from the PF with index `pf`.
     pub fn vf_state(&mut self, pf: u32, vf: u32) -> Result<Option<VfState>, NetlinkError> {
         let mut m = LinkMessage::default();
