@@ -92,3 +92,112 @@ fn a_datagram_splits_into_its_messages() {
     };
     assert_eq!(address_of(a).map(|n| n.to_string()).as_deref(), Some("10.0.0.2/24"));
 }
+
+/// The pod namespace's fd as a request carries it (`IFLA_NET_NS_FD`).
+fn own_netns() -> std::fs::File {
+    std::fs::File::open("/proc/self/ns/net").expect("own netns")
+}
+
+fn lines(nl: &Netlink<recorder::Recorder>) -> Vec<String> {
+    nl.recorder().requests().iter().map(|(h, m)| canned::summary(h, m)).collect()
+}
+
+#[test]
+fn an_802_1ad_subinterface_is_one_rtm_newlink_byte_for_byte() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let ns = own_netns();
+    let mut nl = recorder::netlink([]);
+    let spec = VlanSpec {
+        name: "net1",
+        master: 3,
+        vlan: 100,
+        proto: crate::cni::config::VlanProto::Dot1Ad,
+        netns: ns.as_fd(),
+        mtu: None,
+        mac: None,
+    };
+    nl.create_vlan(&spec).expect("acked");
+    let fd = u32::try_from(ns.as_raw_fd()).expect("fd").to_le_bytes();
+    #[rustfmt::skip]
+    let want: Vec<u8> = [
+        // struct nlmsghdr: length 96, RTM_NEWLINK (16),
+        // NLM_F_REQUEST|NLM_F_ACK|NLM_F_EXCL|NLM_F_CREATE (0x605), seq 1, port 0
+        &[96, 0, 0, 0,   16, 0,   0x05, 0x06,   1, 0, 0, 0,   0, 0, 0, 0][..],
+        // struct ifinfomsg: all zero (the kernel picks the index)
+        &[0; 16],
+        // IFLA_IFNAME (3) "net1\0", padded to 12
+        &[9, 0, 3, 0,   b'n', b'e', b't', b'1', 0, 0, 0, 0],
+        // IFLA_LINK (5): the master's index 3
+        &[8, 0, 5, 0,   3, 0, 0, 0],
+        // IFLA_NET_NS_FD (28): the pod namespace's fd
+        &[8, 0, 28, 0],
+        &fd,
+        // IFLA_LINKINFO (18), 36 bytes
+        &[36, 0, 18, 0],
+        //   IFLA_INFO_KIND (1) "vlan\0", padded to 12
+        &[9, 0, 1, 0,   b'v', b'l', b'a', b'n', 0, 0, 0, 0],
+        //   IFLA_INFO_DATA (2), 20 bytes
+        &[20, 0, 2, 0],
+        //     IFLA_VLAN_ID (1): 100, padded to 8
+        &[6, 0, 1, 0,   100, 0, 0, 0],
+        //     IFLA_VLAN_PROTOCOL (5): ETH_P_8021AD, big endian, padded to 8
+        &[6, 0, 5, 0,   0x88, 0xa8, 0, 0],
+    ]
+    .concat();
+    assert_eq!(nl.recorder().sent(), [want]);
+}
+
+#[test]
+fn a_link_moves_to_a_namespace_and_is_renamed_in_one_request() {
+    use std::os::fd::AsFd;
+    let ns = own_netns();
+    let mut nl = recorder::netlink([]);
+    nl.move_link(7, ns.as_fd(), Some("net1")).expect("acked");
+    nl.move_link(8, ns.as_fd(), None).expect("acked");
+    assert_eq!(lines(&nl), ["set #7 netns <fd> name net1 [ack]", "set #8 netns <fd> [ack]"]);
+}
+
+#[test]
+fn a_veth_pair_is_one_request_with_the_peer_in_the_pod_namespace() {
+    use std::os::fd::AsFd;
+    let ns = own_netns();
+    let mut nl = recorder::netlink([]);
+    let spec = VethSpec {
+        host_name: "mm0123456789abc",
+        peer_name: "net1",
+        peer_ns: ns.as_fd(),
+        peer_mac: Some(crate::cni::types::MacAddr([2, 0, 0, 0, 0, 1])),
+        mtu: Some(1400),
+    };
+    nl.create_veth(&spec).expect("acked");
+    assert_eq!(
+        lines(&nl),
+        ["new mm0123456789abc up mtu 1400 type veth \
+          peer { net1 netns <fd> address 02:00:00:00:00:01 mtu 1400 } [ack|create|excl]"]
+    );
+}
+
+#[test]
+fn a_batch_is_one_datagram_and_the_first_refusal_names_its_request() {
+    let mut nl = recorder::netlink([
+        recorder::Reply::Ack,
+        recorder::Reply::Errno(libc::EEXIST),
+        recorder::Reply::Errno(libc::EINVAL),
+    ]);
+    let addr = "10.0.0.2/24".parse().expect("net");
+    let e = nl
+        .batch(vec![link_up_request(5), address_request(5, addr), address_request(5, addr)])
+        .expect_err("refused");
+    assert!(e.is_exists(), "{e:?}");
+    assert!(e.to_string().starts_with("add address"), "{e}");
+    assert_eq!((nl.recorder().sent().len(), nl.recorder().datagrams()), (3, 1));
+}
+
+#[test]
+fn deleting_a_link_that_is_gone_is_not_an_error() {
+    let mut nl = recorder::netlink([recorder::Reply::Errno(libc::ENODEV)]);
+    assert!(!nl.delete_link("mm0123456789abc").expect("gone counts as done"));
+    let mut nl = recorder::netlink([recorder::Reply::Errno(libc::EPERM)]);
+    assert!(nl.delete_link("mm0123456789abc").is_err());
+    assert_eq!(lines(&nl), ["del mm0123456789abc [ack]"]);
+}

@@ -35,6 +35,7 @@ pub(crate) enum Reply {
 pub(crate) struct Recorder {
     script: VecDeque<Reply>,
     sent: Vec<Vec<u8>>,
+    datagrams: usize,
     inbox: VecDeque<Vec<u8>>,
 }
 
@@ -54,6 +55,11 @@ impl Recorder {
     /// when several went out in one datagram).
     pub(crate) fn sent(&self) -> &[Vec<u8>] {
         &self.sent
+    }
+
+    /// How many datagrams (`send` calls) carried them.
+    pub(crate) fn datagrams(&self) -> usize {
+        self.datagrams
     }
 
     /// Every request message sent so far, decoded.
@@ -137,6 +143,7 @@ fn push(out: &mut Vec<u8>, header: NetlinkHeader, payload: NetlinkPayload<RouteN
 
 impl Transport for Recorder {
     fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
+        self.datagrams += 1;
         let mut off = 0;
         while off < datagram.len() {
             let rest = &datagram[off..];
