@@ -150,27 +150,26 @@ fn netdev_script(vf_table: &VfState) -> Vec<Reply> {
     ]
 }
 
+/// A kernel VF's netdev found in the host, taken down, the PF side read.
+const HOME: [&str; 4] = ["get mmvf2", "set #9 down [ack]", "get pf0", "get #4 ext-mask vf"];
+
+/// The netdev's name, MAC, MTU and altnames put back, then brought up.
+const NETDEV: [&str; 6] = [
+    "get #9",
+    "set #9 name eth5 [ack]",
+    "set #9 address 02:00:00:00:00:05 [ack]",
+    "set #9 mtu 1500 [ack]",
+    "prop add #9 AltIfName(\"enp0s3v2\") [ack]",
+    "set #9 up [ack]",
+];
+
 #[test]
 fn a_kernel_vf_netdev_is_taken_down_then_restored_and_brought_up() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let sysfs = sysfs_with_netdev(tmp.path(), "mmvf2");
     let (r, lines, host) = run(&record(Some(netdev())), &sysfs, netdev_script(&original()));
     r.expect("restored");
-    assert_eq!(
-        lines,
-        [
-            "get mmvf2",
-            "set #9 down [ack]",
-            "get pf0",
-            "get #4 ext-mask vf",
-            "get #9",
-            "set #9 name eth5 [ack]",
-            "set #9 address 02:00:00:00:00:05 [ack]",
-            "set #9 mtu 1500 [ack]",
-            "prop add #9 AltIfName(\"enp0s3v2\") [ack]",
-            "set #9 up [ack]",
-        ]
-    );
+    assert_eq!(lines, [&HOME[..], &NETDEV[..]].concat());
     assert_eq!(host.recorder().unused(), 0);
 }
 
@@ -186,38 +185,37 @@ fn a_refused_vf_property_stops_the_pf_side_but_not_the_netdev_restore() {
     assert_eq!(e.code, ErrorCode::Netlink as u32);
     assert!(e.msg.contains("restoring VF 0000:00:03.2"), "{}", e.msg);
     assert!(e.msg.contains("set VF spoofchk refused"), "{}", e.msg);
-    assert_eq!(
-        lines,
-        [
-            "get mmvf2",
-            "set #9 down [ack]",
-            "get pf0",
-            "get #4 ext-mask vf",
-            "set #4 vf 2 mac 02:00:00:00:00:0a [ack]",
-            "set #4 vf 2 vlan 100 qos 3 [ack]",
-            "set #4 vf 2 spoofchk on [ack]",
-            // trust, link state and rate are not attempted after the refusal;
-            // the netdev is still restored.
-            "get #9",
-            "set #9 name eth5 [ack]",
-            "set #9 address 02:00:00:00:00:05 [ack]",
-            "set #9 mtu 1500 [ack]",
-            "prop add #9 AltIfName(\"enp0s3v2\") [ack]",
-            "set #9 up [ack]",
-        ]
-    );
+    let pf_side = [
+        "set #4 vf 2 mac 02:00:00:00:00:0a [ack]",
+        "set #4 vf 2 vlan 100 qos 3 [ack]",
+        "set #4 vf 2 spoofchk on [ack]",
+        // trust, link state and rate are not attempted after the refusal;
+        // the netdev is still restored.
+    ];
+    assert_eq!(lines, [&HOME[..], &pf_side, &NETDEV].concat());
     assert_eq!(host.recorder().unused(), 0);
+}
+
+/// The request that puts back VLAN 100 QoS 3 (`proto`) on a VF found on
+/// VLAN 0: the third, after the PF lookup and its VF table.
+fn vlan_restore(proto: Option<crate::cni::config::VlanProto>) -> Vec<u8> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut rec = record(None);
+    if let Some(vf) = rec.vf.as_mut() {
+        vf.original.proto = proto;
+    }
+    let now = VfState { vlan: 0, qos: 0, ..original() };
+    let script = vec![link(PF, "pf0", mac(1), 1500, &[]), pf_with_vf(PF, 2, &now)];
+    let (r, _, host) = run(&rec, &Sysfs::new(tmp.path()), script);
+    r.expect("restored");
+    let sent = host.recorder().sent();
+    assert_eq!(sent.len(), 3, "lookup, VF table, one VLAN change");
+    sent[2].clone()
 }
 
 #[test]
 fn a_vlan_restore_is_one_setlink_with_ifla_vfinfo_list_byte_for_byte() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let now = VfState { vlan: 0, qos: 0, ..original() };
-    let script = vec![link(PF, "pf0", mac(1), 1500, &[]), pf_with_vf(PF, 2, &now)];
-    let (r, _, host) = run(&record(None), &Sysfs::new(tmp.path()), script);
-    r.expect("restored");
-    let sent = host.recorder().sent();
-    assert_eq!(sent.len(), 3, "lookup, VF table, one VLAN change");
+    let sent = vlan_restore(None);
     #[rustfmt::skip]
     let want: [u8; 56] = [
         // struct nlmsghdr: length 56, RTM_SETLINK (19), NLM_F_REQUEST|NLM_F_ACK, seq 3, port 0
@@ -231,22 +229,12 @@ fn a_vlan_restore_is_one_setlink_with_ifla_vfinfo_list_byte_for_byte() {
         //     IFLA_VF_VLAN (2), 16 bytes: struct ifla_vf_vlan { vf 2, vlan 100, qos 3 }
         16, 0, 2, 0,   2, 0, 0, 0,   100, 0, 0, 0,   3, 0, 0, 0,
     ];
-    assert_eq!(sent[2], want);
+    assert_eq!(sent, want);
 }
 
 #[test]
 fn an_802_1ad_vlan_restore_uses_ifla_vf_vlan_list_byte_for_byte() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut rec = record(None);
-    if let Some(vf) = rec.vf.as_mut() {
-        vf.original.proto = Some(crate::cni::config::VlanProto::Dot1Ad);
-    }
-    let now = VfState { vlan: 0, qos: 0, ..original() };
-    let script = vec![link(PF, "pf0", mac(1), 1500, &[]), pf_with_vf(PF, 2, &now)];
-    let (r, _, host) = run(&rec, &Sysfs::new(tmp.path()), script);
-    r.expect("restored");
-    let sent = host.recorder().sent();
-    assert_eq!(sent.len(), 3, "lookup, VF table, one VLAN change");
+    let sent = vlan_restore(Some(crate::cni::config::VlanProto::Dot1Ad));
     #[rustfmt::skip]
     let want: [u8; 64] = [
         // struct nlmsghdr: length 64, RTM_SETLINK (19), NLM_F_REQUEST|NLM_F_ACK, seq 3, port 0
@@ -263,5 +251,5 @@ fn an_802_1ad_vlan_restore_uses_ifla_vf_vlan_list_byte_for_byte() {
         //       { vf 2, vlan 100, qos 3, vlan_proto ETH_P_8021AD (0x88a8, big endian), pad }
         20, 0, 1, 0,   2, 0, 0, 0,   100, 0, 0, 0,   3, 0, 0, 0,   0x88, 0xa8, 0, 0,
     ];
-    assert_eq!(sent[2], want);
+    assert_eq!(sent, want);
 }
