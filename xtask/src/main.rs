@@ -9,6 +9,7 @@ mod demo;
 mod deploy;
 mod fuzz;
 mod image;
+mod layers;
 mod setup;
 mod sh;
 mod test;
@@ -41,6 +42,11 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the benchmarks and regenerate docs/bench/ (needs root).
     Bench(bench::BenchArgs),
+    /// Report import circles between the modules of each crate (a unit-tier step).
+    Layers {
+        /// The tree to scan (default: this workspace).
+        root: Option<std::path::PathBuf>,
+    },
     /// Run the QEMU test tier (SR-IOV VFs, 802.1Q) in a guest with a real kernel.
     Vm(vm::VmArgs),
     /// Run the `cni-vm` benchmark (murmuration sriov vs. Go host-device on igbvf VFs) in the guest.
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Command::Image => image::run().map(|built| println!("{}", built.archive.display())),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Layers { root } => layers::check_tree(root),
         Command::Vm(args) => setup::run().and_then(|()| vm::run(&args)),
         Command::VmBench(args) => setup::run().and_then(|()| vm::bench::run(&args)),
     };

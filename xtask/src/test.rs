@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::{demo, deploy, fuzz, image, setup, sh, vm};
+use crate::{demo, deploy, fuzz, image, layers, setup, sh, vm};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Which tiers to run: `unit` (fmt, clippy, unprivileged tests, deploy/ checks), `netns`
+    /// Which tiers to run: `unit` (fmt, clippy, unprivileged tests, deploy/ checks, import circles), `netns`
     /// (privileged tests in private network namespaces), `vm` (the QEMU tier),
     /// `fuzz` (every fuzz target for a bounded time), `image` (build the node
     /// image and run its installer with podman; root) or `all`.
@@ -97,6 +97,7 @@ fn unit_tier() -> Vec<Step> {
         timed("deny", || cargo(&["deny", "check", "licenses", "bans", "sources"])),
         timed("unit", || cargo(&["test", "--workspace", "--no-fail-fast"])),
         timed("deploy", deploy::check),
+        timed("layers", layers::check),
     ]
 }
 
