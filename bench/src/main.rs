@@ -69,7 +69,12 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Cni(args) => cni::run(&args, cli.quick, &cli.out),
         Cmd::CniVm(args) => cni_vm::run(&args, cli.quick, &cli.out),
-        Cmd::Datapath(args) => datapath::run(&args, cli.quick, &cli.out),
+        Cmd::Datapath(args) => match datapath::run(&args, cli.quick)? {
+            datapath::Measured::Generators(c) => report::generators(&c, &cli.out),
+            datapath::Measured::Paths { results, choice, failures } => {
+                report::datapath(&results, choice.as_ref(), &failures, &cli.out)
+            }
+        },
         Cmd::DatapathVm(args) => datapath_vm::run(&args, cli.quick, &cli.out),
         Cmd::Daemon(args) => daemon::run(&args, cli.quick, &cli.out),
         Cmd::Compare(args) => compare::run(&args),

@@ -185,11 +185,23 @@ fn builders(plugin: &Path) -> Vec<Builder<'_>> {
     out
 }
 
-pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
+/// What one run measured; [`crate::report`] writes it (the report reads
+/// this module's types, so this module does not call it).
+pub enum Measured {
+    /// `--generators-only`: the traffic generators compared, nothing else.
+    Generators(generator::Choice),
+    Paths {
+        results: Vec<PathResult>,
+        choice: Option<generator::Choice>,
+        failures: Vec<String>,
+    },
+}
+
+pub fn run(args: &Args, quick: bool) -> anyhow::Result<Measured> {
     let samples = args.samples.unwrap_or(if quick { 2000 } else { 20000 });
     let secs = args.seconds.unwrap_or(if quick { 0.5 } else { 3.0 });
     if args.generators_only {
-        return crate::report::generators(&generator::choose(secs, GENERATOR_ROUNDS)?, out);
+        return Ok(Measured::Generators(generator::choose(secs, GENERATOR_ROUNDS)?));
     }
     let plugin = crate::plugin_path(args.plugin.as_deref())?;
     let mut failures = Vec::new();
@@ -208,5 +220,5 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    crate::report::datapath(&results, choice.as_ref(), &failures, out)
+    Ok(Measured::Paths { results, choice, failures })
 }
