@@ -1,7 +1,9 @@
 //! murmuration's core: everything the CNI plugin and the node daemon share.
 //!
-//! - [`cni`]: the protocol (env, config, results, errors, versions) and the
-//!   plugin entry point.
+//! - [`plugin`]: the plugin's entry point (env and stdin in, one JSON
+//!   document out), which runs a verb.
+//! - [`cni`]: the protocol (env, config, results, errors, versions): types
+//!   and input parsing only, the layer everything else builds on.
 //! - [`ops`]: the verbs ADD, DEL, CHECK, STATUS and GC.
 //! - [`attach`]: attachment modes (veth, SR-IOV VFs, 802.1Q subinterfaces).
 //! - [`datapath`]: the eBPF fast path of veth attachments (maps, programs, pins).
@@ -15,6 +17,7 @@
 
 pub mod attach;
 pub mod cni;
+mod codes;
 pub mod datapath;
 pub mod fault;
 pub mod ipam;
@@ -23,6 +26,7 @@ pub mod netlink;
 pub mod netns;
 pub mod oplog;
 pub mod ops;
+pub mod plugin;
 pub mod ptp;
 pub mod state;
 pub mod sysfs;

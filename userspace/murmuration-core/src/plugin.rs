@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::config::{NetConf, peek_version};
-use super::env::{CniEnv, Command};
-use super::error::{CniError, ErrorCode};
-use super::version::{CniVersion, VersionInfo};
+use crate::cni::config::{NetConf, peek_version};
+use crate::cni::env::{CniEnv, Command, Verb};
+use crate::cni::error::{CniError, ErrorCode};
+use crate::cni::version::{CniVersion, VersionInfo};
 use crate::oplog::{self, OpRecord};
 use crate::ops::{self, Call};
 
@@ -86,14 +86,14 @@ fn error_document(e: &CniError, stdin: &[u8]) -> Value {
 }
 
 fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Value>, CniError> {
-    let command = CniEnv::command(vars)?;
+    let command = Command::from_vars(vars)?;
     if command == Command::Version {
         return Ok(Some(version_reply(stdin)));
     }
     let started = Instant::now();
     let (env, conf, set_aside) = prepare(vars, stdin).inspect_err(|e| {
         // Refused before a config was accepted: counted all the same.
-        if let Some(dir) = super::paths::peek_data_dir(stdin) {
+        if let Some(dir) = crate::cni::paths::peek_data_dir(stdin) {
             oplog::append(&dir, &OpRecord::now(command.as_str(), e.code, started.elapsed()));
         }
     })?;
@@ -102,17 +102,18 @@ fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Value
         tracing::warn!(error = %e, "DEL with an invalid config: using its identity only");
     }
     let version = conf.version;
-    if matches!(env.command, Command::Status | Command::Gc) && !version.is_1_1() {
+    if matches!(command, Command::Status | Command::Gc) && !version.is_1_1() {
         return Err(CniError::new(
             ErrorCode::IncompatibleVersion,
-            format!("{} needs cniVersion 1.1.0, not {version}", env.command.as_str()),
+            format!("{} needs cniVersion 1.1.0, not {version}", command.as_str()),
         ));
     }
-    let call = Call { vars, env, conf };
-    tracing::debug!(verb = call.env.command.as_str(), network = %call.conf.name, "invoked");
-    let outcome = verb(&call, version);
+    let CniEnv { verb: parsed, path } = env;
+    let call = Call { vars, path, conf };
+    tracing::debug!(verb = command.as_str(), network = %call.conf.name, "invoked");
+    let outcome = verb(&call, &parsed, version);
     let code = outcome.as_ref().err().map_or(0, |e| e.code);
-    let record = OpRecord::now(call.env.command.as_str(), code, started.elapsed());
+    let record = OpRecord::now(command.as_str(), code, started.elapsed());
     oplog::append(&call.conf.data_dir, &record);
     outcome
 }
@@ -124,23 +125,23 @@ fn prepare(
     stdin: &[u8],
 ) -> Result<(CniEnv, NetConf, Option<CniError>), CniError> {
     let env = CniEnv::from_vars(vars)?;
-    let (conf, set_aside) = match env.command {
-        Command::Del => NetConf::parse_for_del(stdin)?,
+    let (conf, set_aside) = match env.verb {
+        Verb::Del(_) => NetConf::parse_for_del(stdin)?,
         _ => (NetConf::parse(stdin)?, None),
     };
-    super::paths::check(&conf, &env)?;
+    crate::cni::paths::check(&conf, &env)?;
     Ok((env, conf, set_aside))
 }
 
-fn verb(call: &Call<'_>, version: CniVersion) -> Result<Option<Value>, CniError> {
-    match call.env.command {
-        Command::Add => ops::add(call).map(|r| Some(r.to_value(version))),
-        Command::Del => ops::del(call).map(|()| None),
-        Command::Check => ops::check(call).map(|()| None),
-        Command::Status => ops::status(call).map(|()| None),
-        Command::Gc => ops::gc(call).map(|()| None),
+fn verb(call: &Call<'_>, verb: &Verb, version: CniVersion) -> Result<Option<Value>, CniError> {
+    match verb {
+        Verb::Add(env) => ops::add(call, env).map(|r| Some(r.to_value(version))),
+        Verb::Del(env) => ops::del(call, env).map(|()| None),
+        Verb::Check(env) => ops::check(call, env).map(|()| None),
+        Verb::Status => ops::status(call).map(|()| None),
+        Verb::Gc => ops::gc(call).map(|()| None),
         // Answered before the config is parsed, in `dispatch`.
-        Command::Version => Ok(None),
+        Verb::Version => Ok(None),
     }
 }
 

@@ -1,33 +1,14 @@
 //! The eBPF fast path of a `veth` attachment, seen from the CNI verbs: the
 //! config and record on one side, [`crate::datapath`] on the other.
 
-use crate::cni::config::{FastPathConf, NetConf, VlanProto};
+use crate::cni::config::{FastPathConf, NetConf};
 use crate::cni::error::{CniError, ErrorCode, chain};
 use crate::cni::result::CniResult;
 use crate::cni::types::MacAddr;
+use crate::cni::types::VlanProto;
 use crate::datapath::common::Policer;
 use crate::datapath::{self, DatapathError, Port, PortSpec, UplinkConfig, common};
 use crate::state::DatapathRecord;
-
-/// Maps a datapath failure to a CNI error: a kernel that refuses the
-/// programs is "unsupported here", everything else an I/O failure.
-pub fn error(e: &DatapathError) -> CniError {
-    let code = match e {
-        e if e.is_kernel_unsupported() => ErrorCode::Unsupported,
-        DatapathError::NotBpffs { .. }
-        | DatapathError::NoInterface { .. }
-        | DatapathError::InvalidPort { .. }
-        | DatapathError::RxVlanOffload { .. }
-        | DatapathError::UplinkConflict { .. } => ErrorCode::InvalidConfig,
-        DatapathError::Full { .. }
-        | DatapathError::VlanFull { .. }
-        | DatapathError::TableFull { .. }
-        | DatapathError::LockTimeout(_) => ErrorCode::TryAgainLater,
-        DatapathError::MacInUse { .. } => ErrorCode::MacInUse,
-        _ => ErrorCode::Io,
-    };
-    CniError::new(code, chain(e)).context("eBPF fast path")
-}
 
 fn uplink(uplink: &str, pin_root: &std::path::Path, fp: Option<&FastPathConf>) -> UplinkConfig {
     UplinkConfig {
@@ -75,7 +56,8 @@ pub fn prepare_pod_end(fp: &FastPathConf, pod_if: &str) -> Result<(), CniError> 
     if fp.uplink_xdp == datapath::UplinkXdp::Off {
         return Ok(());
     }
-    datapath::enable_gro(pod_if).map_err(|e| error(&e).context("enabling GRO on the pod end"))
+    datapath::enable_gro(pod_if)
+        .map_err(|e| CniError::from(e).context("enabling GRO on the pod end"))
 }
 
 /// ADD: inserts the port's entries and attaches the pod program to the host end.
@@ -91,8 +73,7 @@ pub fn setup(
         .as_ref()
         .ok_or_else(|| CniError::new(ErrorCode::InvalidConfig, "the fast path needs \"master\""))?;
     let cfg = uplink(master.as_ref(), &fp.pin_root, Some(fp));
-    let port = datapath::attach_port(&cfg, &port_spec(conf, fp, host_if, mac, ipam))
-        .map_err(|e| error(&e))?;
+    let port = datapath::attach_port(&cfg, &port_spec(conf, fp, host_if, mac, ipam))?;
     Ok(DatapathRecord {
         uplink: cfg.uplink,
         pin_root: cfg.pin_root,
@@ -108,8 +89,7 @@ fn port(rec: &DatapathRecord) -> Port {
 
 /// DEL: removes exactly the recorded port; the uplink's programs go with the last one.
 pub fn teardown(rec: &DatapathRecord) -> Result<(), CniError> {
-    datapath::detach_port(&uplink(&rec.uplink, &rec.pin_root, None), port(rec))
-        .map_err(|e| error(&e))
+    Ok(datapath::detach_port(&uplink(&rec.uplink, &rec.pin_root, None), port(rec))?)
 }
 
 /// CHECK: the recorded port's entries are in the maps. Reports, never
@@ -117,10 +97,11 @@ pub fn teardown(rec: &DatapathRecord) -> Result<(), CniError> {
 pub fn check(rec: &DatapathRecord, mac: MacAddr) -> Result<(), CniError> {
     let mismatch = |m: String| CniError::new(ErrorCode::CheckMismatch, m);
     let cfg = uplink(&rec.uplink, &rec.pin_root, None);
+    // A damaged fast path is a difference CHECK reports (102), not a failure.
     let dp = datapath::Datapath::open_existing(&cfg, false)
         .map_err(|e| match e {
             DatapathError::Damaged { .. } => mismatch(chain(&e)),
-            e => error(&e),
+            e => CniError::from(e),
         })?
         .ok_or_else(|| mismatch(format!("no fast path on uplink {}", rec.uplink)))?;
     dp.verify_port(port(rec), mac.0).map_err(mismatch)
@@ -131,8 +112,7 @@ pub fn collect_garbage(conf: &NetConf) -> Result<(), CniError> {
     let (Some(fp), Some(master)) = (&conf.fastpath, &conf.master) else {
         return Ok(());
     };
-    let dropped = datapath::collect_garbage(&uplink(master.as_ref(), &fp.pin_root, Some(fp)))
-        .map_err(|e| error(&e))?;
+    let dropped = datapath::collect_garbage(&uplink(master.as_ref(), &fp.pin_root, Some(fp)))?;
     if dropped > 0 {
         tracing::info!(dropped, "GC dropped orphaned fast-path ports");
     }

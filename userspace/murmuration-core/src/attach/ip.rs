@@ -2,16 +2,10 @@
 
 use std::net::IpAddr;
 
-use crate::cni::error::{CniError, ErrorCode, chain};
+use crate::cni::error::CniError;
 use crate::cni::result::{CniResult, Route};
-use crate::netlink::{
-    Netlink, NetlinkError, Request, address_request, link_up_request, route_request,
-};
+use crate::netlink::{Netlink, Request, address_request, link_up_request, route_request};
 use crate::netns::NetNs;
-
-pub fn netlink_error(e: &NetlinkError) -> CniError {
-    CniError::new(ErrorCode::Netlink, chain(e))
-}
 
 /// The gateway a route uses: its own `gw`, else the first IP gateway of the
 /// same family (as the reference plugins do), else none (an on-link route).
@@ -27,7 +21,7 @@ pub fn apply(nl: &mut Netlink, index: u32, result: &CniResult) -> Result<(), Cni
     let mut reqs: Vec<Request> = vec![link_up_request(index)];
     reqs.extend(result.ips.iter().map(|ip| address_request(index, ip.address)));
     reqs.extend(result.routes.iter().map(|r| route_request(index, r, gateway_for(result, r))));
-    nl.batch(reqs).map_err(|e| netlink_error(&e).context("configuring pod addresses"))
+    nl.batch(reqs).map_err(|e| CniError::from(e).context("configuring pod addresses"))
 }
 
 /// Like [`apply`], but the addresses go on before the link comes up, so that
@@ -37,7 +31,7 @@ pub fn apply_then_up(nl: &mut Netlink, index: u32, result: &CniResult) -> Result
         result.ips.iter().map(|ip| address_request(index, ip.address)).collect();
     reqs.push(link_up_request(index));
     reqs.extend(result.routes.iter().map(|r| route_request(index, r, gateway_for(result, r))));
-    nl.batch(reqs).map_err(|e| netlink_error(&e).context("configuring pod addresses"))
+    nl.batch(reqs).map_err(|e| CniError::from(e).context("configuring pod addresses"))
 }
 
 /// Asks the kernel to announce the interface's addresses when it comes up or

@@ -9,7 +9,6 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::ip::netlink_error;
 use crate::cni::error::{CniError, ErrorCode, chain};
 use crate::cni::types::MacAddr;
 use crate::netlink::{Netlink, NetlinkError, Transport, VfChange, VfState};
@@ -28,7 +27,7 @@ pub fn teardown<T: Transport>(
     host: &mut Netlink<T>,
 ) -> Result<(), CniError> {
     let Some(vf) = &rec.vf else { return Ok(()) };
-    let _lock = store.lock_device(&vf.pci).map_err(|e| crate::ops::state_error(&e))?;
+    let _lock = store.lock_device(&vf.pci)?;
     let fresh = match store.load(&rec.id()) {
         Ok(Some(r)) => r,
         _ => rec.clone(),
@@ -105,7 +104,7 @@ fn bring_home<T: Transport>(
 }
 
 fn index_of<T: Transport>(host: &mut Netlink<T>, name: &str) -> Result<u32, CniError> {
-    let link = host.link_by_name(name).map_err(|e| netlink_error(&e))?;
+    let link = host.link_by_name(name)?;
     link.map(|l| l.index)
         .ok_or_else(|| CniError::new(ErrorCode::Netlink, format!("{name} vanished")))
 }
@@ -125,7 +124,7 @@ fn pull_from_pod<T: Transport>(
         Ok(Ok(nl)) => nl,
         _ => return Ok(None),
     };
-    let links = pod.links().map_err(|e| netlink_error(&e))?;
+    let links = pod.links()?;
     let Some(link) = links.into_iter().find(|l| l.parent_dev.as_deref() == Some(vf.pci.as_str()))
     else {
         return Ok(None);
@@ -135,12 +134,12 @@ fn pull_from_pod<T: Transport>(
         .map_err(|e| CniError::new(ErrorCode::Io, chain(&e)))?;
     if let Err(e) = pod.move_link(link.index, home.as_fd(), Some(&nd.name)) {
         if !e.is_exists() {
-            return Err(netlink_error(&e).context("moving the VF back to the host"));
+            return Err(CniError::from(e).context("moving the VF back to the host"));
         }
         // Its original name is taken in the host: come back under a free one.
         let temp = format!("mmvf{}", vf.index);
         pod.move_link(link.index, home.as_fd(), Some(&temp))
-            .map_err(|e| netlink_error(&e).context("moving the VF back to the host"))?;
+            .map_err(|e| CniError::from(e).context("moving the VF back to the host"))?;
     }
     sysfs_index(sysfs, host, &vf.pci).map(Some)
 }
@@ -161,9 +160,9 @@ fn sysfs_index<T: Transport>(
 /// Puts back every PF-side property that differs from the recorded original.
 fn restore_pf_side<T: Transport>(vf: &VfRecord, host: &mut Netlink<T>) -> Result<(), CniError> {
     let pf = index_of(host, &vf.pf_netdev)?;
-    let now = host.vf_state(pf, vf.index).map_err(|e| netlink_error(&e))?.unwrap_or_default();
+    let now = host.vf_state(pf, vf.index)?.unwrap_or_default();
     let changes = differences(&now, &vf.original);
-    host.set_vf(pf, vf.index, &changes).map_err(|e| netlink_error(&e))
+    Ok(host.set_vf(pf, vf.index, &changes)?)
 }
 
 /// The changes that turn `now` back into `orig` (MAC first: a driver may
@@ -209,7 +208,7 @@ fn restore_netdev<T: Transport>(
     let mut errors = Vec::new();
     let mut note = |r: Result<(), crate::netlink::NetlinkError>, what: &str| {
         if let Err(e) = r {
-            errors.push(netlink_error(&e).context(what.to_owned()));
+            errors.push(CniError::from(e).context(what.to_owned()));
         }
     };
     let Ok(Some(now)) = host.link_by_index(index) else {

@@ -10,7 +10,6 @@
 
 use std::os::fd::AsFd;
 
-use super::ip::netlink_error;
 use super::restore;
 use super::{AddContext, Attached, devinfo};
 use crate::cni::config::{LinkProps, NetConf};
@@ -22,6 +21,8 @@ use crate::netlink::{Netlink, VfChange, VfState};
 use crate::state::{NetdevState, Record, Store, VfRecord};
 use crate::sysfs::{Sysfs, VfDevice};
 
+/// A VF that is missing, not a VF, or held is 106 here: a sysfs error's code
+/// depends on it being the VF `deviceID` named, so it is mapped explicitly.
 fn device_error(msg: impl Into<String>) -> CniError {
     CniError::new(ErrorCode::Device, msg)
 }
@@ -34,7 +35,7 @@ pub fn resolve(sysfs: &Sysfs, pci: &PciAddress) -> Result<VfDevice, CniError> {
 pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     let pci = ctx.conf.device.as_ref().ok_or_else(|| device_error("no deviceID"))?;
     let sysfs = Sysfs::default();
-    let _lock = ctx.store.lock_device(pci.as_ref()).map_err(|e| crate::ops::state_error(&e))?;
+    let _lock = ctx.store.lock_device(pci.as_ref())?;
     let mut dev = resolve(&sysfs, pci)?;
     if refuse_if_held(ctx.store, ctx.record, &dev)? {
         // The takeover brought the netdev home under its original name.
@@ -43,9 +44,9 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     let pf = pf_index(ctx.host, &dev)?;
     let vf = capture(ctx.host, pf, &dev)?;
     ctx.record.vf = Some(vf.clone());
-    ctx.store.save(ctx.record).map_err(|e| crate::ops::state_error(&e))?;
+    ctx.store.save(ctx.record)?;
     ctx.host.set_vf(pf, dev.index, &changes(&ctx.conf.props, ctx.mac, &vf.original)).map_err(
-        |e| netlink_error(&e).context(format!("configuring VF {} on {}", dev.index, dev.pf_netdev)),
+        |e| CniError::from(e).context(format!("configuring VF {} on {}", dev.index, dev.pf_netdev)),
     )?;
     let pod_iface = match &vf.netdev {
         Some(nd) => attach_netdev(ctx, nd)?,
@@ -56,7 +57,7 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
         if let Some(v) = ctx.record.vf.as_mut() {
             v.device_info_file = Some(path.clone());
         }
-        ctx.store.save(ctx.record).map_err(|e| crate::ops::state_error(&e))?;
+        ctx.store.save(ctx.record)?;
     }
     Ok(Attached { interfaces: vec![pod_iface], pod_interface: 0, datapath: None })
 }
@@ -103,8 +104,7 @@ fn refuse_if_live(holder: &Record, dev: &VfDevice) -> Result<(), CniError> {
 /// a busy holder is answered with "try again later" (its DEL is likely
 /// releasing the VF right now).
 fn take_over(store: &Store, id: &AttachmentId, dev: &VfDevice) -> Result<bool, CniError> {
-    let state = |e| crate::ops::state_error(&e);
-    let Some(_holder_lock) = store.try_lock_attachment(id).map_err(state)? else {
+    let Some(_holder_lock) = store.try_lock_attachment(id)? else {
         return Err(CniError::new(
             ErrorCode::TryAgainLater,
             format!(
@@ -114,32 +114,31 @@ fn take_over(store: &Store, id: &AttachmentId, dev: &VfDevice) -> Result<bool, C
             ),
         ));
     };
-    let Some(mut holder) = store.load(id).map_err(state)?.filter(|r| holds(r, dev)) else {
+    let Some(mut holder) = store.load(id)?.filter(|r| holds(r, dev)) else {
         return Ok(false);
     };
     refuse_if_live(&holder, dev)?;
     tracing::warn!(vf = %dev.pci, holder = %holder.container_id, "taking over a VF from a dead pod");
-    let mut host = Netlink::open().map_err(|e| netlink_error(&e))?;
+    let mut host = Netlink::open()?;
     restore::restore_vf(&holder, &mut host)?;
     holder.vf = None;
-    store.save(&holder).map_err(state)?;
+    store.save(&holder)?;
     Ok(true)
 }
 
 fn pf_index(host: &mut Netlink, dev: &VfDevice) -> Result<u32, CniError> {
-    let pf = host.link_by_name(&dev.pf_netdev).map_err(|e| netlink_error(&e))?;
+    let pf = host.link_by_name(&dev.pf_netdev)?;
     pf.map(|l| l.index).ok_or_else(|| device_error(format!("PF {} vanished", dev.pf_netdev)))
 }
 
 /// The VF's state before any change: PF side and, for a kernel VF, its netdev.
 fn capture(host: &mut Netlink, pf: u32, dev: &VfDevice) -> Result<VfRecord, CniError> {
-    let original =
-        host.vf_state(pf, dev.index).map_err(|e| netlink_error(&e))?.ok_or_else(|| {
-            device_error(format!("PF {} does not report VF {}", dev.pf_netdev, dev.index))
-        })?;
+    let original = host.vf_state(pf, dev.index)?.ok_or_else(|| {
+        device_error(format!("PF {} does not report VF {}", dev.pf_netdev, dev.index))
+    })?;
     let netdev = match (&dev.netdev, dev.is_userspace()) {
         (Some(name), false) => {
-            let l = host.link_by_name(name).map_err(|e| netlink_error(&e))?;
+            let l = host.link_by_name(name)?;
             let l = l.ok_or_else(|| device_error(format!("VF netdev {name} vanished")))?;
             Some(NetdevState {
                 name: l.name,
@@ -193,31 +192,32 @@ pub fn changes(p: &LinkProps, mac: Option<MacAddr>, orig: &VfState) -> Vec<VfCha
 /// Kernel-driver VF: MAC and MTU set in the host, then moved into the pod
 /// under `CNI_IFNAME`, old name dropped from its altnames, addressed, up.
 fn attach_netdev(ctx: &mut AddContext<'_>, nd: &NetdevState) -> Result<Interface, CniError> {
-    let nl = |e| netlink_error(&e);
-    let link = ctx.host.link_by_name(&nd.name).map_err(nl)?;
+    let link = ctx.host.link_by_name(&nd.name)?;
     let index = link.ok_or_else(|| device_error(format!("VF netdev {} vanished", nd.name)))?.index;
     if nd.up {
-        ctx.host.set_up(index, false).map_err(nl)?;
+        ctx.host.set_up(index, false)?;
     }
     if let Some(mac) = ctx.mac {
         ctx.host
             .set_vf_netdev_mac(index, mac)
-            .map_err(|e| nl(e).context("setting the VF netdev MAC"))?;
+            .map_err(|e| CniError::from(e).context("setting the VF netdev MAC"))?;
     }
     if let Some(mtu) = ctx.conf.mtu {
-        ctx.host.set_mtu(index, mtu).map_err(|e| nl(e).context("setting the VF MTU"))?;
+        ctx.host
+            .set_mtu(index, mtu)
+            .map_err(|e| CniError::from(e).context("setting the VF MTU"))?;
     }
     ctx.host
         .move_link(index, ctx.netns.as_fd(), Some(ctx.id.ifname.as_ref()))
-        .map_err(|e| nl(e).context("moving the VF into the pod"))?;
-    let pod_link = ctx.pod.link_by_name(ctx.id.ifname.as_ref()).map_err(nl)?;
+        .map_err(|e| CniError::from(e).context("moving the VF into the pod"))?;
+    let pod_link = ctx.pod.link_by_name(ctx.id.ifname.as_ref())?;
     let pod_link = pod_link.ok_or_else(|| device_error("the VF vanished after the move"))?;
     if pod_link.altnames.contains(&nd.name) {
-        ctx.pod.del_altname(pod_link.index, &nd.name).map_err(nl)?;
+        ctx.pod.del_altname(pod_link.index, &nd.name)?;
     }
     super::ip::announce(ctx.netns, ctx.id.ifname.as_ref());
     super::ip::apply_then_up(ctx.pod, pod_link.index, ctx.ipam)?;
-    let now = ctx.pod.link_by_index(pod_link.index).map_err(nl)?.unwrap_or(pod_link);
+    let now = ctx.pod.link_by_index(pod_link.index)?.unwrap_or(pod_link);
     Ok(Interface {
         name: now.name,
         mac: now.mac,

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use super::fastpath;
-use super::ip::{apply, netlink_error};
+use super::ip::apply;
 use super::{AddContext, Attached};
 use crate::cni::config::NetConf;
 use crate::cni::env::AttachmentId;
@@ -42,7 +42,7 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     })?;
     fault::point(fault::ADD_AFTER_LINK);
     let lookup = |nl: &mut Netlink, name: &str| {
-        nl.link_by_name(name).map_err(|e| netlink_error(&e)).and_then(|l| {
+        nl.link_by_name(name).map_err(CniError::from).and_then(|l| {
             l.ok_or_else(|| {
                 CniError::new(ErrorCode::Netlink, format!("{name} vanished after creation"))
             })
@@ -102,7 +102,7 @@ pub fn teardown(rec: &Record, host: &mut Netlink) -> Result<(), CniError> {
     let fast = rec.datapath.as_ref().map(fastpath::teardown).unwrap_or(Ok(()));
     fault::point(fault::DEL_AFTER_FASTPATH);
     let name = rec.host_ifname.clone().unwrap_or_else(|| host_ifname(&rec.id()));
-    let existed = host.delete_link(&name).map_err(|e| netlink_error(&e))?;
+    let existed = host.delete_link(&name)?;
     tracing::debug!(host_ifname = %name, existed, "veth teardown");
     let unrecorded = match (&rec.datapath, &rec.result) {
         (None, None) => unrecorded_port(rec),

@@ -4,11 +4,11 @@
 
 use std::os::fd::AsFd;
 
-use super::ip::{apply, netlink_error};
+use super::ip::apply;
 use super::{AddContext, Attached};
-use crate::cni::config::VlanProto;
 use crate::cni::error::{CniError, ErrorCode};
 use crate::cni::result::Interface;
+use crate::cni::types::VlanProto;
 use crate::netlink::{Netlink, VlanSpec};
 use crate::netns::NetNs;
 use crate::state::Record;
@@ -21,7 +21,7 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
     let (Some(master), Some(vlan)) = (&ctx.conf.master, ctx.conf.props.vlan) else {
         return Err(config_error("mode vlan needs \"master\" and \"vlan\"".into()));
     };
-    let link = ctx.host.link_by_name(master.as_ref()).map_err(|e| netlink_error(&e))?;
+    let link = ctx.host.link_by_name(master.as_ref())?;
     let link = link.ok_or_else(|| config_error(format!("master {master} does not exist")))?;
     if let (Some(want), Some(have)) = (ctx.conf.mtu, link.mtu)
         && want > have
@@ -41,7 +41,7 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
         let code = if e.is_exists() { ErrorCode::InterfaceExists } else { ErrorCode::Netlink };
         CniError::new(code, crate::cni::error::chain(&e)).context("creating the VLAN link")
     })?;
-    let pod_link = ctx.pod.link_by_name(ctx.id.ifname.as_ref()).map_err(|e| netlink_error(&e))?;
+    let pod_link = ctx.pod.link_by_name(ctx.id.ifname.as_ref())?;
     let pod_link =
         pod_link.ok_or_else(|| CniError::new(ErrorCode::Netlink, "VLAN link vanished"))?;
     apply(ctx.pod, pod_link.index, ctx.ipam)?;
@@ -64,5 +64,5 @@ pub fn teardown(rec: &Record) -> Result<(), CniError> {
     let Some(path) = &rec.netns else { return Ok(()) };
     let Ok(ns) = NetNs::open(path) else { return Ok(()) };
     let Ok(Ok(mut pod)) = ns.run(Netlink::open) else { return Ok(()) };
-    pod.delete_link(rec.ifname.as_ref()).map(drop).map_err(|e| netlink_error(&e))
+    Ok(pod.delete_link(rec.ifname.as_ref()).map(drop)?)
 }

@@ -86,6 +86,20 @@ impl fmt::Display for CniError {
 
 impl std::error::Error for CniError {}
 
+/// A serde error in the network configuration: syntax is 6, a well-formed
+/// but wrong value is 7.
+impl From<serde_json::Error> for CniError {
+    fn from(e: serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        let code = match e.classify() {
+            Category::Syntax | Category::Eof => ErrorCode::Decode,
+            Category::Data => ErrorCode::InvalidConfig,
+            Category::Io => ErrorCode::Io,
+        };
+        Self::new(code, "cannot parse network configuration").with_details(e.to_string())
+    }
+}
+
 /// Renders any error with its `source()` chain as one line for `details`.
 pub fn chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();

@@ -1,15 +1,13 @@
-//! The CNI protocol: environment, configuration, results, errors and the
-//! entry point the `murmuration` binary calls.
+//! The CNI protocol: environment, configuration, results, errors and
+//! versions. Types and input parsing only: the bottom layer of the core,
+//! which depends on no other module of it (the entry point that runs the
+//! verbs is [`crate::plugin`]).
 
 pub mod args;
-pub mod bandwidth;
 pub mod config;
 pub mod env;
 pub mod error;
-pub mod fastpath;
 pub mod paths;
-pub mod plugin;
-pub mod ptplock;
 pub mod result;
 pub mod types;
 pub mod version;

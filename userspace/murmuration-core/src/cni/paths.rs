@@ -76,7 +76,7 @@ fn device_info(file: &Path, env: &CniEnv) -> Result<(), CniError> {
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
         return refuse("the name may hold only letters, digits, '.', '_' and '-'");
     }
-    let Some(id) = &env.attachment else {
+    let Some(id) = env.attachment() else {
         return refuse("needs CNI_CONTAINERID and CNI_IFNAME");
     };
     let own = format!("{}_{}", id.container_id, id.ifname);

@@ -135,6 +135,15 @@ impl VlanId {
     }
 }
 
+/// The VLAN protocol (`vlanProto`): 802.1Q or 802.1ad (QinQ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum VlanProto {
+    #[serde(rename = "802.1q")]
+    Dot1Q,
+    #[serde(rename = "802.1ad")]
+    Dot1Ad,
+}
+
 /// An 802.1p priority (PCP), 0-7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]

@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use murmuration_common::{
-    AttachKey, MAX_ATTACH_ENTRIES, MAX_ATTACHMENTS, MAX_VLAN_MEMBERS, PodConfig,
+    ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, AttachKey, MAX_ATTACH_ENTRIES, MAX_ATTACHMENTS,
+    MAX_VLAN_MEMBERS, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, VLAN_VID_MASK,
 };
 
 use super::error::DatapathError;
-use super::maps::memberships;
 
 /// An uplink's current use of its maps, as far as a new port is concerned.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -98,6 +98,26 @@ pub fn check(
 
 fn mac_string(mac: [u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// (VLAN, ATTACH flags) pairs a port is a member of: the access (or native)
+/// VLAN untagged, plus each trunk VLAN tagged; `ptpToHost` on all of them.
+pub fn memberships(pc: &PodConfig) -> Vec<(u16, u32)> {
+    let trunk = pc.flags & POD_F_TRUNK != 0;
+    let ptp = if pc.flags & POD_F_PTP_TO_HOST != 0 { ATTACH_F_PTP_TO_HOST } else { 0 };
+    let mut out = Vec::new();
+    if !trunk || pc.vlan_id != 0 {
+        out.push((pc.vlan_id & VLAN_VID_MASK, ptp));
+    }
+    if trunk {
+        for vid in 1..4095u16 {
+            let word = pc.trunk_bitmap[usize::from(vid) / 64];
+            if word & (1 << (vid % 64)) != 0 && vid != pc.vlan_id {
+                out.push((vid, ATTACH_F_TRUNK | ptp));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,12 +6,11 @@ use std::path::Path;
 
 use aya::maps::{Array, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
 use murmuration_common::{
-    ATTACH_F_PTP_TO_HOST, ATTACH_F_TRUNK, AttachKey, AttachValue, Counters, Histogram,
-    MAX_VLAN_MEMBERS, NodeConfig, POD_F_PTP_TO_HOST, POD_F_TRUNK, PodConfig, PodIpKey, Policer,
-    VLAN_VID_MASK, VlanMember, VlanMembers, map_names, vlan_key,
+    AttachKey, AttachValue, Counters, Histogram, MAX_VLAN_MEMBERS, NodeConfig, PodConfig, PodIpKey,
+    Policer, VlanMember, VlanMembers, map_names, vlan_key,
 };
 
-use super::capacity::Usage;
+use super::capacity::{Usage, memberships};
 use super::error::DatapathError;
 
 /// Handles on the pinned maps of one uplink.
@@ -247,26 +246,6 @@ fn remove_entry(
         }
         r => r.map_err(DatapathError::map(name)),
     }
-}
-
-/// (VLAN, ATTACH flags) pairs a port is a member of: the access (or native)
-/// VLAN untagged, plus each trunk VLAN tagged; `ptpToHost` on all of them.
-pub fn memberships(pc: &PodConfig) -> Vec<(u16, u32)> {
-    let trunk = pc.flags & POD_F_TRUNK != 0;
-    let ptp = if pc.flags & POD_F_PTP_TO_HOST != 0 { ATTACH_F_PTP_TO_HOST } else { 0 };
-    let mut out = Vec::new();
-    if !trunk || pc.vlan_id != 0 {
-        out.push((pc.vlan_id & VLAN_VID_MASK, ptp));
-    }
-    if trunk {
-        for vid in 1..4095u16 {
-            let word = pc.trunk_bitmap[usize::from(vid) / 64];
-            if word & (1 << (vid % 64)) != 0 && vid != pc.vlan_id {
-                out.push((vid, ATTACH_F_TRUNK | ptp));
-            }
-        }
-    }
-    out
 }
 
 /// The `POD_IPS` key of `ip` on host veth `ifindex`.

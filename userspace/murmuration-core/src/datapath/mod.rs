@@ -47,14 +47,16 @@ pub use stats::{
     Histogram, PortCounters, PortLatency, Reader, prometheus_buckets, quantile_le_ns, set_counting,
 };
 pub use sys::enable_gro;
-pub use tc::{AttachMode, tcx_programs};
-pub use xdp::{UplinkXdp, XdpFlavour};
+pub use tc::tcx_programs;
+pub use xdp::XdpFlavour;
+
+/// The config's fast-path keys (`bpfAttachMode`, `uplinkXdp`, `bpfPinRoot`)
+/// are parsed in the config layer, below this one.
+pub use crate::cni::config::fastpath::{AttachMode, DEFAULT_PIN_ROOT, UplinkXdp};
 
 use object::Programs;
 use pins::PinDir;
 
-/// The default pin root (`bpfPinRoot` in the network config overrides it).
-pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/murmuration";
 /// `skb->priority` given to PTP frames.
 pub const PTP_PRIORITY: u32 = 7;
 const LINK_UPLINK: &str = "link_uplink";
@@ -352,7 +354,7 @@ impl Datapath {
         if !port.owns(&pc) || pc.mac != mac {
             return Err(format!("fast-path entry belongs to attachment {}", pc.attach_id));
         }
-        for (vid, _) in maps::memberships(&pc) {
+        for (vid, _) in capacity::memberships(&pc) {
             let key = common::AttachKey::new(pc.tpid, vid, mac);
             if !self.maps.owns_entry(&key, port.host_ifindex, pc.attach_id) {
                 return Err(format!("no fast-path MAC entry on VLAN {vid}"));

@@ -14,28 +14,14 @@ use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{ProgramInfo, SchedClassifier, Xdp};
 use aya::{Ebpf, EbpfLoader};
 use aya_obj::programs::XdpAttachType;
-use murmuration_common::{map_names, prog_names};
+use murmuration_common::prog_names;
 use sha2::{Digest, Sha256};
 
 use super::error::DatapathError;
-use super::pins::PinDir;
+use super::pins::{MAPS, PinDir};
 
 /// The data plane object, built by `build.rs`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/murmuration"));
-
-/// Every map of the object; each is pinned as `<pin_dir>/<NAME>`.
-pub const MAPS: [&str; 10] = [
-    map_names::ATTACH,
-    map_names::VLAN_MEMBERS,
-    map_names::POD_CFG,
-    map_names::NODE_CFG,
-    map_names::COUNTERS,
-    map_names::LATENCY,
-    map_names::PORT_DEVS,
-    map_names::SETTINGS,
-    map_names::POD_IPS,
-    map_names::RATE,
-];
 
 const PROG_PREFIX: &str = "prog_";
 

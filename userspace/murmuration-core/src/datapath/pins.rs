@@ -14,8 +14,24 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::Flock;
 
+use murmuration_common::map_names;
+
 use super::error::DatapathError;
 use super::sys;
+
+/// Every map of the object; each is pinned as `<pin_dir>/<NAME>`.
+pub const MAPS: [&str; 10] = [
+    map_names::ATTACH,
+    map_names::VLAN_MEMBERS,
+    map_names::POD_CFG,
+    map_names::NODE_CFG,
+    map_names::COUNTERS,
+    map_names::LATENCY,
+    map_names::PORT_DEVS,
+    map_names::SETTINGS,
+    map_names::POD_IPS,
+    map_names::RATE,
+];
 
 /// Where bpffs is conventionally mounted.
 pub const BPFFS_MOUNT: &str = "/sys/fs/bpf";
@@ -115,7 +131,7 @@ impl PinDir {
 
 /// Names the fast path pins under an uplink's directory.
 fn is_our_pin(name: &str) -> bool {
-    super::object::MAPS.contains(&name) || name.starts_with("prog_") || name.starts_with("link_")
+    MAPS.contains(&name) || name.starts_with("prog_") || name.starts_with("link_")
 }
 
 fn make_dir(path: &Path) -> Result<(), DatapathError> {

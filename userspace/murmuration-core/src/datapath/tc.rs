@@ -21,16 +21,7 @@ pub const NL_PRIORITY: u16 = 0x4d52;
 /// tc handle of murmuration's netlink filters.
 pub const NL_HANDLE: TcHandle = TcHandle::new(0, 0x4d52);
 
-/// How programs are attached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AttachMode {
-    /// Keep whatever flavour is attached; new attachments prefer TCX and
-    /// fall back to netlink clsact.
-    #[default]
-    Auto,
-    Tcx,
-    Netlink,
-}
+use crate::cni::config::fastpath::AttachMode;
 
 /// What an attach did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

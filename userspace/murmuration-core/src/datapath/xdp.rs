@@ -16,20 +16,7 @@ use super::error::DatapathError;
 use super::pins::PinDir;
 use super::{sys, tc};
 
-/// `uplinkXdp` in the network config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UplinkXdp {
-    /// tc only (the default).
-    #[default]
-    Off,
-    /// Native XDP when the uplink's driver has it and rx-vlan-offload is
-    /// off; tc only otherwise.
-    Auto,
-    /// Native XDP or an error.
-    Native,
-    /// Generic (skb) XDP: works on any device, mostly for testing.
-    Generic,
-}
+use crate::cni::config::fastpath::UplinkXdp;
 
 /// The XDP flavour running on the uplink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -132,13 +132,12 @@ fn config_version(config: &[u8]) -> Result<CniVersion, CniError> {
 }
 
 fn with_version(inv: &Invocation<'_>, v: CniVersion) -> Result<Vec<u8>, CniError> {
-    let mut conf: Value =
-        serde_json::from_slice(inv.config).map_err(|e| crate::cni::config::decode_error(&e))?;
+    let mut conf: Value = serde_json::from_slice(inv.config)?;
     conf["cniVersion"] = Value::String(v.as_str().to_owned());
     if let Some(prev) = conf.get("prevResult").and_then(|p| CniResult::from_value(p).ok()) {
         conf["prevResult"] = prev.to_value(v);
     }
-    serde_json::to_vec(&conf).map_err(|e| crate::cni::config::decode_error(&e))
+    Ok(serde_json::to_vec(&conf)?)
 }
 
 impl Ipam for Delegated {

@@ -12,8 +12,8 @@ use netlink_packet_route::link::{
 
 use super::link::LinkInfo;
 use super::{Netlink, NetlinkError, Request, Transport};
-use crate::cni::config::VlanProto;
 use crate::cni::types::MacAddr;
+use crate::cni::types::VlanProto;
 
 /// An 802.1Q/802.1ad subinterface of `master`, created directly in `netns`.
 #[derive(Debug)]

@@ -9,8 +9,9 @@ use netlink_packet_route::link::{
 use serde::{Deserialize, Serialize};
 
 use super::{Netlink, NetlinkError, Request, Transport};
-use crate::cni::config::{LinkState, VlanProto};
+use crate::cni::config::LinkState;
 use crate::cni::types::MacAddr;
+use crate::cni::types::VlanProto;
 
 /// One VF's PF-side state, as the PF reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,10 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::value::RawValue;
 
-use super::{Call, netns_error, open_host_netlink, pod_netlink, release, state_error};
+use super::{Call, open_host_netlink, release};
 use crate::attach::{self, AddContext, Attached};
 use crate::cni::config::NetConf;
-use crate::cni::env::{AttachmentId, Command};
+use crate::cni::env::{AttachmentId, Command, PodEnv};
 use crate::cni::error::{CniError, ErrorCode};
 use crate::cni::result::CniResult;
 use crate::fault;
@@ -21,32 +21,27 @@ use crate::netlink::Netlink;
 use crate::netns::NetNs;
 use crate::state::{PodRef, Record, Store};
 
-pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
+pub fn add(call: &Call<'_>, env: &PodEnv) -> Result<CniResult, CniError> {
     let conf = &call.conf;
     conf.validate_for_add()?;
     attach::ensure_available(conf.mode)?;
     attach::check_device(conf)?;
     super::ptplock::require(conf.ptp_lock.as_ref(), "ADD")?;
-    let id = call.env.attachment()?;
-    let netns_path = call
-        .env
-        .netns
-        .as_deref()
-        .ok_or_else(|| CniError::new(ErrorCode::InvalidEnv, "CNI_NETNS is not set"))?;
-    let netns = NetNs::open(netns_path).map_err(|e| netns_error(&e))?;
+    let id = &env.id;
+    let netns = NetNs::open(env.netns.as_path())?;
     // Opening the pod's socket runs on its own thread while we take the locks.
-    let pod = netns.spawn(Netlink::open).map_err(|e| netns_error(&e))?;
+    let pod = netns.spawn(Netlink::open)?;
     let store = call.store();
-    let _store_lock = store.lock_store(false).map_err(|e| state_error(&e))?;
-    let _lock = store.lock_attachment(id).map_err(|e| state_error(&e))?;
-    if store.load(id).map_err(|e| state_error(&e))?.is_some() {
+    let _store_lock = store.lock_store(false)?;
+    let _lock = store.lock_attachment(id)?;
+    if store.load(id)?.is_some() {
         return Err(CniError::new(
             ErrorCode::InterfaceExists,
             format!("attachment {}/{} already exists; DEL it first", id.container_id, id.ifname),
         ));
     }
     let mut host = open_host_netlink()?;
-    let mut pod = pod_netlink(pod.join())?;
+    let mut pod = pod.join()??;
     preflight(conf, id, &mut host, &mut pod)?;
 
     let ipam = call.ipam();
@@ -56,8 +51,8 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
     // The intent record goes first: from here on, whatever happens to this
     // process (an error, a crash, SIGKILL), DEL, GC and the daemon find the
     // attachment and undo what was made, the lease included.
-    let mut rec = new_record(call, id, ipam.is_some())?;
-    store.save(&rec).map_err(|e| state_error(&e))?;
+    let mut rec = new_record(call, env, ipam.is_some())?;
+    store.save(&rec)?;
     fault::point(fault::ADD_BEFORE_IPAM);
     let allocated = match &ipam {
         Some(i) => i.add(&call.invocation(Command::Add)),
@@ -65,7 +60,7 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
     };
     fault::point(fault::ADD_AFTER_IPAM);
     let attached = allocated.and_then(|ipam_result| {
-        let mac = conf.effective_mac(&call.env.args);
+        let mac = conf.effective_mac(&env.args);
         let mut ctx = AddContext {
             conf,
             id,
@@ -87,7 +82,7 @@ pub fn add(call: &Call<'_>) -> Result<CniResult, CniError> {
             Ok(r)
         }
         Err(e) => {
-            for undo in release(&rec, &store, &mut host, ipam.as_deref(), call.vars) {
+            for undo in release(&rec, &store, &mut host, &call.path, ipam.as_deref(), call.vars) {
                 tracing::warn!(error = %undo, "rollback after failed ADD");
             }
             Err(e)
@@ -102,15 +97,14 @@ fn preflight(
     host: &mut Netlink,
     pod: &mut Netlink,
 ) -> Result<(), CniError> {
-    let nl_err = |e| attach::ip::netlink_error(&e);
-    if pod.link_by_name(id.ifname.as_ref()).map_err(nl_err)?.is_some() {
+    if pod.link_by_name(id.ifname.as_ref())?.is_some() {
         return Err(CniError::new(
             ErrorCode::InterfaceExists,
             format!("interface {} already exists in the pod namespace", id.ifname),
         ));
     }
     if let Some(name) = attach::host_ifname(conf.mode, id)
-        && host.link_by_name(&name).map_err(nl_err)?.is_some()
+        && host.link_by_name(&name)?.is_some()
     {
         return Err(CniError::new(
             ErrorCode::InterfaceExists,
@@ -120,25 +114,22 @@ fn preflight(
     Ok(())
 }
 
-fn new_record(
-    call: &Call<'_>,
-    id: &AttachmentId,
-    ipam_allocated: bool,
-) -> Result<Record, CniError> {
+fn new_record(call: &Call<'_>, env: &PodEnv, ipam_allocated: bool) -> Result<Record, CniError> {
+    let id = &env.id;
     let text = String::from_utf8(call.conf.raw.clone())
         .map_err(|_| CniError::new(ErrorCode::Decode, "network config is not UTF-8"))?;
-    let config = RawValue::from_string(text).map_err(|e| crate::cni::config::decode_error(&e))?;
+    let config = RawValue::from_string(text)?;
     Ok(Record {
         format: Record::FORMAT,
         network: call.conf.name.clone(),
         container_id: id.container_id.clone(),
         ifname: id.ifname.clone(),
-        netns: call.env.netns.clone(),
+        netns: Some(env.netns.as_path().to_owned()),
         mode: call.conf.mode,
         host_ifname: attach::host_ifname(call.conf.mode, id),
         mac: None,
         mtu: None,
-        pod: PodRef::from(&call.env.args),
+        pod: PodRef::from(&env.args),
         ipam_allocated,
         config,
         datapath: None,
@@ -171,7 +162,7 @@ fn finish(
     }
     rec.result = Some(ours.clone());
     fault::point(fault::ADD_BEFORE_RECORD);
-    store.save(rec).map_err(|e| state_error(&e))?;
+    store.save(rec)?;
     Ok(match conf.prev_result.clone() {
         Some(mut prev) => {
             prev.append(ours);

@@ -1,8 +1,8 @@
 //! CHECK: the interface is in the pod namespace with the recorded MAC, MTU and
 //! addresses, the host side still exists, and IPAM agrees.
 
-use super::{Call, netns_error, open_host_netlink, open_pod_netlink, state_error};
-use crate::cni::env::Command;
+use super::{Call, open_host_netlink, open_pod_netlink};
+use crate::cni::env::{Command, PodEnv};
 use crate::cni::error::{CniError, ErrorCode};
 use crate::cni::result::CniResult;
 use crate::cni::types::{MacAddr, PciAddress};
@@ -15,30 +15,25 @@ fn mismatch(msg: impl Into<String>) -> CniError {
     CniError::new(ErrorCode::CheckMismatch, msg)
 }
 
-pub fn check(call: &Call<'_>) -> Result<(), CniError> {
+pub fn check(call: &Call<'_>, env: &PodEnv) -> Result<(), CniError> {
     if !call.conf.version.has_check() {
         return Err(CniError::new(
             ErrorCode::IncompatibleVersion,
             format!("CHECK needs cniVersion 0.4.0 or later, not {}", call.conf.version),
         ));
     }
-    let id = call.env.attachment()?;
-    let path = call
-        .env
-        .netns
-        .as_deref()
-        .ok_or_else(|| CniError::new(ErrorCode::InvalidEnv, "CNI_NETNS is not set"))?;
-    let netns = NetNs::open(path).map_err(|e| netns_error(&e))?;
+    let id = &env.id;
+    let netns = NetNs::open(env.netns.as_path())?;
     let store = call.store();
-    let _store_lock = store.lock_store(false).map_err(|e| state_error(&e))?;
-    let _lock = store.lock_attachment(id).map_err(|e| state_error(&e))?;
-    let rec = store.load(id).map_err(|e| state_error(&e))?.ok_or_else(|| {
+    let _store_lock = store.lock_store(false)?;
+    let _lock = store.lock_attachment(id)?;
+    let rec = store.load(id)?.ok_or_else(|| {
         mismatch(format!("no attachment {}/{} was recorded", id.container_id, id.ifname))
     })?;
     let recorded = rec.result.clone().ok_or_else(|| mismatch("ADD did not complete"))?;
     let asked = Asked {
         // The fast path keys the port on the MAC: a changed MAC is a broken port.
-        mac: call.conf.effective_mac(&call.env.args).is_some() || rec.datapath.is_some(),
+        mac: call.conf.effective_mac(&env.args).is_some() || rec.datapath.is_some(),
         mtu: call.conf.mtu.is_some(),
     };
     if let Some(prev) = &call.conf.prev_result {
@@ -71,12 +66,11 @@ fn with_prev_result(
     result: &CniResult,
     version: crate::cni::version::CniVersion,
 ) -> Result<Vec<u8>, CniError> {
-    let mut conf: serde_json::Value =
-        serde_json::from_slice(raw).map_err(|e| crate::cni::config::decode_error(&e))?;
+    let mut conf: serde_json::Value = serde_json::from_slice(raw)?;
     if let Some(obj) = conf.as_object_mut() {
         obj.insert("prevResult".into(), result.to_value(version));
     }
-    serde_json::to_vec(&conf).map_err(|e| crate::cni::config::decode_error(&e))
+    Ok(serde_json::to_vec(&conf)?)
 }
 
 /// What the config asked this plugin to set: only that is compared (a
@@ -128,10 +122,8 @@ fn check_pod(
     recorded: &CniResult,
     asked: Asked,
 ) -> Result<(), CniError> {
-    let nl = |e| crate::attach::ip::netlink_error(&e);
     let link = pod
-        .link_by_name(rec.ifname.as_ref())
-        .map_err(nl)?
+        .link_by_name(rec.ifname.as_ref())?
         .ok_or_else(|| mismatch(format!("interface {} is missing from the pod", rec.ifname)))?;
     if asked.mac && link.mac != rec.mac {
         let (has, want) = (shown(link.mac), shown(rec.mac));
@@ -145,7 +137,7 @@ fn check_pod(
     if !link.up {
         return Err(mismatch(format!("{} is down", rec.ifname)));
     }
-    let present = pod.addresses(link.index).map_err(nl)?;
+    let present = pod.addresses(link.index)?;
     for ip in &recorded.ips {
         if !present.contains(&ip.address) {
             return Err(mismatch(format!("{} lacks address {}", rec.ifname, ip.address)));
@@ -171,7 +163,7 @@ fn check_host(host: &mut Netlink, rec: &Record) -> Result<(), CniError> {
     let Some(name) = &rec.host_ifname else {
         return Ok(());
     };
-    let link = host.link_by_name(name).map_err(|e| crate::attach::ip::netlink_error(&e))?;
+    let link = host.link_by_name(name)?;
     match link {
         Some(l) if l.up => Ok(()),
         Some(_) => Err(mismatch(format!("host interface {name} is down"))),

@@ -1,6 +1,6 @@
 //! GC: release every attachment of this network that the runtime no longer lists.
 
-use super::{Call, combine, open_host_netlink, release, state_error};
+use super::{Call, combine, open_host_netlink, release};
 use crate::cni::env::Command;
 use crate::cni::error::CniError;
 use crate::state::Record;
@@ -14,7 +14,7 @@ fn is_valid(call: &Call<'_>, rec: &Record) -> bool {
 
 pub fn gc(call: &Call<'_>) -> Result<(), CniError> {
     let store = call.store();
-    let store_lock = store.lock_store(true).map_err(|e| state_error(&e))?;
+    let store_lock = store.lock_store(true)?;
     let (records, unreadable) = store.list();
     store.drop_unreadable(&unreadable, &store_lock);
     let mut errors: Vec<CniError> = Vec::new();
@@ -22,7 +22,7 @@ pub fn gc(call: &Call<'_>) -> Result<(), CniError> {
     let ipam = call.ipam();
     for rec in records.iter().filter(|r| r.network == call.conf.name && !is_valid(call, r)) {
         tracing::info!(container = %rec.container_id, ifname = %rec.ifname, "GC releases");
-        errors.extend(release(rec, &store, &mut host, ipam.as_deref(), call.vars));
+        errors.extend(release(rec, &store, &mut host, &call.path, ipam.as_deref(), call.vars));
     }
     if let Err(e) = crate::attach::fastpath::collect_garbage(&call.conf) {
         errors.push(e);

@@ -1,4 +1,5 @@
-//! The verbs. Each takes a validated [`Call`] and works through the shared
+//! The verbs. Each takes a validated [`Call`] (and ADD, CHECK and DEL their
+//! typed environment, [`PodEnv`] or [`DelEnv`]) and works through the shared
 //! pieces: [`crate::state`], [`crate::ipam`], [`crate::attach`], [`crate::netlink`].
 //!
 //! `release` is the one teardown path: DEL, GC, ADD's rollback and the node
@@ -21,18 +22,21 @@ pub use status::status;
 
 use crate::attach;
 use crate::cni::config::NetConf;
-use crate::cni::env::{CniEnv, Command};
-use crate::cni::error::{CniError, ErrorCode, chain};
+use crate::cni::env::{CniPath, Command};
+#[cfg(doc)]
+use crate::cni::env::{DelEnv, PodEnv};
+use crate::cni::error::CniError;
 use crate::ipam::{self, Invocation, Ipam};
-use crate::netlink::{Netlink, NetlinkError};
-use crate::netns::{NetNs, NetNsError};
-use crate::state::{Record, StateError, Store};
+use crate::netlink::Netlink;
+use crate::netns::NetNs;
+use crate::state::{Record, Store};
 
-/// One plugin invocation: the raw environment, the parsed env and the config.
+/// One plugin invocation: the raw environment (handed on to delegated
+/// plugins), `CNI_PATH` and the config.
 #[derive(Debug)]
 pub struct Call<'a> {
     pub vars: &'a HashMap<String, String>,
-    pub env: CniEnv,
+    pub path: CniPath,
     pub conf: NetConf,
 }
 
@@ -42,7 +46,7 @@ impl Call<'_> {
     }
 
     fn ipam(&self) -> Option<Box<dyn Ipam>> {
-        ipam::for_conf(&self.conf, &self.env.path)
+        ipam::for_conf(&self.conf, self.path.dirs())
     }
 
     /// An IPAM call with this invocation's config and environment.
@@ -52,45 +56,29 @@ impl Call<'_> {
     }
 }
 
-/// A lock that stayed busy is "try again later" (11); anything else is 103.
-pub(crate) fn state_error(e: &StateError) -> CniError {
-    let code = if e.is_lock_timeout() { ErrorCode::TryAgainLater } else { ErrorCode::State };
-    CniError::new(code, chain(e))
-}
-
-fn netns_error(e: &NetNsError) -> CniError {
-    let code = if e.is_not_found() {
-        ErrorCode::ContainerUnknown
-    } else if e.is_not_namespace() {
-        ErrorCode::InvalidEnv
-    } else {
-        ErrorCode::Io
-    };
-    CniError::new(code, chain(e))
-}
-
 fn open_host_netlink() -> Result<Netlink, CniError> {
-    Netlink::open().map_err(|e| CniError::new(ErrorCode::Netlink, chain(&e)))
+    Ok(Netlink::open()?)
 }
 
 fn open_pod_netlink(ns: &NetNs) -> Result<Netlink, CniError> {
-    pod_netlink(ns.run(Netlink::open))
-}
-
-fn pod_netlink(
-    opened: Result<Result<Netlink, NetlinkError>, NetNsError>,
-) -> Result<Netlink, CniError> {
-    opened.map_err(|e| netns_error(&e))?.map_err(|e| CniError::new(ErrorCode::Netlink, chain(&e)))
+    Ok(ns.run(Netlink::open)??)
 }
 
 /// Tears an attachment down from its record: interfaces, then IPAM, then the
 /// record itself. Keeps going past failures; the record stays when anything
 /// failed, so a repeated DEL can finish the job.
+///
+/// The IPAM is the one the record's config names, looked up in `path`;
+/// `fallback` (a DEL's or GC's own) is used only when that config is no
+/// longer usable. `vars` is the environment handed to a delegated plugin
+/// (the node daemon has none: an empty map); the attachment's identity and
+/// `CNI_PATH` are set from the record and `path`.
 pub fn release(
     rec: &Record,
     store: &Store,
     host: &mut Netlink,
-    ipam: Option<&dyn Ipam>,
+    path: &CniPath,
+    fallback: Option<&dyn Ipam>,
     vars: &HashMap<String, String>,
 ) -> Vec<CniError> {
     let mut errors = Vec::new();
@@ -105,13 +93,13 @@ pub fn release(
     crate::fault::point(crate::fault::DEL_AFTER_LINK);
     // The IPAM that allocated is the one in the recorded config; the caller's
     // (from a DEL or GC config that may lack `ipam`) is only a fallback.
-    let recorded = recorded_ipam(rec, vars);
-    if let (true, Some(ipam)) = (rec.ipam_allocated, recorded.as_deref().or(ipam)) {
+    let recorded = recorded_ipam(rec, path);
+    if let (true, Some(ipam)) = (rec.ipam_allocated, recorded.as_deref().or(fallback)) {
         let inv = Invocation {
             command: Command::Del,
             config: rec.config.get().as_bytes(),
             env: vars,
-            overrides: record_env(rec, vars),
+            overrides: record_env(rec, path, vars),
         };
         if let Err(e) = ipam.del(&inv) {
             errors.push(e.context("releasing IPAM lease"));
@@ -122,26 +110,27 @@ pub fn release(
     if errors.is_empty()
         && let Err(e) = store.remove(&rec.id())
     {
-        errors.push(state_error(&e));
+        errors.push(e.into());
     }
     errors
 }
 
-fn recorded_ipam(rec: &Record, vars: &HashMap<String, String>) -> Option<Box<dyn Ipam>> {
-    let conf = crate::cni::config::NetConf::parse(rec.config.get().as_bytes()).ok()?;
-    let path: Vec<std::path::PathBuf> = vars
-        .get("CNI_PATH")
-        .map(|p| p.split(':').filter(|d| !d.is_empty()).map(Into::into).collect())
-        .unwrap_or_default();
-    ipam::for_conf(&conf, &path)
+fn recorded_ipam(rec: &Record, path: &CniPath) -> Option<Box<dyn Ipam>> {
+    let conf = NetConf::parse(rec.config.get().as_bytes()).ok()?;
+    ipam::for_conf(&conf, path.dirs())
 }
 
 /// The attachment's own identity for a delegated call made on its behalf.
-fn record_env(rec: &Record, vars: &HashMap<String, String>) -> Vec<(&'static str, String)> {
+fn record_env(
+    rec: &Record,
+    path: &CniPath,
+    vars: &HashMap<String, String>,
+) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("CNI_CONTAINERID", rec.container_id.to_string()),
         ("CNI_IFNAME", rec.ifname.to_string()),
         ("CNI_NETNS", rec.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("CNI_PATH", path.to_string()),
     ];
     env.extend(teardown_args(vars));
     env

@@ -24,7 +24,8 @@ pub fn status(call: &Call<'_>) -> Result<(), CniError> {
     }
     crate::attach::fastpath::status(conf)?;
     let store = call.store();
-    store.lock_store(false).map_err(|e| unavailable(super::state_error(&e).msg))?;
+    // Every failure here means "cannot serve ADD now": 50, whatever the cause.
+    store.lock_store(false).map_err(|e| unavailable(CniError::from(e).msg))?;
     if let Some(ipam) = call.ipam() {
         ipam.status(&call.invocation(Command::Status)).map_err(|e| match e.code {
             50 | 51 => e,

@@ -11,10 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Where the daemon writes the file and the plugin reads it, unless configured.
-pub const DEFAULT_STATE_FILE: &str = "/run/murmuration/ptp-state.json";
-/// How old the file may be before its state counts as unknown.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(10);
+/// The defaults live with the config keys that override them.
+pub use crate::cni::config::ptplock::{DEFAULT_MAX_AGE, DEFAULT_STATE_FILE};
 /// The one state that lets an ADD through.
 pub const LOCKED: &str = "LOCKED";
 

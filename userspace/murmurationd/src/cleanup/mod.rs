@@ -12,9 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use murmuration_core::cni::config::NetConf;
+use murmuration_core::cni::env::CniPath;
 use murmuration_core::cni::error::CniError;
-use murmuration_core::ipam;
 use murmuration_core::netlink::{Netlink, NetlinkError};
 use murmuration_core::ops;
 use murmuration_core::state::{StateError, Store};
@@ -29,8 +28,6 @@ pub enum CleanupError {
     State(#[from] StateError),
     #[error("host netlink")]
     Netlink(#[from] NetlinkError),
-    #[error("recorded network config of {key} is unusable: {error}")]
-    Config { key: String, error: CniError },
     #[error("releasing {key} failed: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Release { key: String, errors: Vec<CniError> },
 }
@@ -46,7 +43,7 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Cleaner {
     store: Store,
-    cni_path: Vec<PathBuf>,
+    cni_path: CniPath,
     grace: Duration,
     stale_since: BTreeMap<String, Duration>,
 }
@@ -57,7 +54,7 @@ pub type Released = Vec<(String, Result<Outcome, CleanupError>)>;
 impl Cleaner {
     /// `store` carries the bound on the store lock wait.
     pub fn new(store: Store, cni_path: Vec<PathBuf>, grace: Duration) -> Self {
-        Self { store, cni_path, grace, stale_since: BTreeMap::new() }
+        Self { store, cni_path: cni_path.into(), grace, stale_since: BTreeMap::new() }
     }
 
     /// Attachments waiting out their grace period.
@@ -110,7 +107,7 @@ impl Cleaner {
 
 fn release_one(
     store: &Store,
-    cni_path: &[PathBuf],
+    cni_path: &CniPath,
     key: &str,
     host: &mut Netlink,
 ) -> Result<Outcome, CleanupError> {
@@ -123,15 +120,9 @@ fn release_one(
     if liveness(now) != Liveness::Gone {
         return Ok(Outcome::Skipped);
     }
-    let conf = NetConf::parse(rec.config.get().as_bytes())
-        .map_err(|error| CleanupError::Config { key: key.to_owned(), error })?;
-    let ipam = ipam::for_conf(&conf, cni_path);
-    let vars: HashMap<String, String> = [(
-        "CNI_PATH".to_owned(),
-        cni_path.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
-    )]
-    .into();
-    let errors = ops::release(&rec, store, host, ipam.as_deref(), &vars);
+    // The record names its IPAM; a delegate gets the record's identity and
+    // CNI_PATH, nothing of this process's environment.
+    let errors = ops::release(&rec, store, host, cni_path, None, &HashMap::new());
     if errors.is_empty() {
         tracing::info!(
             attachment = key,

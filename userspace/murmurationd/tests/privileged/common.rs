@@ -279,7 +279,7 @@ impl World {
         let stdin = serde_json::to_vec(conf).expect("json");
         let out = self.node.run(move || {
             let mut out = Vec::new();
-            let code = murmuration_core::cni::plugin::run(&vars, &mut stdin.as_slice(), &mut out);
+            let code = murmuration_core::plugin::run(&vars, &mut stdin.as_slice(), &mut out);
             (code, out)
         });
         let v: Value = if out.1.is_empty() {

@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use super::config::bad_msg;
-use super::error::CniError;
+use super::bad_msg;
+use crate::cni::error::CniError;
 
 /// One direction's limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

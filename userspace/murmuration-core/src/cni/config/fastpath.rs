@@ -1,7 +1,7 @@
 //! The fast-path keys of the network config: `fastpath`, `trunk`,
 //! `bpfPinRoot`, `bpfAttachMode`, `uplinkXdp`, `ptpToHost`, `ptpPriority`, `ipSpoofchk` and
 //! `bandwidth` (with `runtimeConfig.bandwidth`; the VLAN keys are sriov-cni's, in
-//! [`super::config::LinkProps`]).
+//! [`super::LinkProps`]).
 
 use std::path::PathBuf;
 
@@ -9,10 +9,38 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::bandwidth::{self, Bandwidth};
-use super::config::{Mode, bad_msg};
-use super::error::CniError;
-use super::types::VlanId;
-use crate::datapath::{AttachMode, DEFAULT_PIN_ROOT, UplinkXdp};
+use super::{Mode, bad_msg};
+use crate::cni::error::CniError;
+use crate::cni::types::VlanId;
+
+/// Where the fast path's maps, programs and links are pinned by default.
+pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/murmuration";
+
+/// `bpfAttachMode`: how programs are attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttachMode {
+    /// Keep whatever flavour is attached; new attachments prefer TCX and
+    /// fall back to netlink clsact.
+    #[default]
+    Auto,
+    Tcx,
+    Netlink,
+}
+
+/// `uplinkXdp` in the network config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UplinkXdp {
+    /// tc only (the default).
+    #[default]
+    Off,
+    /// Native XDP when the uplink's driver has it and rx-vlan-offload is
+    /// off; tc only otherwise.
+    Auto,
+    /// Native XDP or an error.
+    Native,
+    /// Generic (skb) XDP: works on any device, mostly for testing.
+    Generic,
+}
 
 /// The fast-path keys as they appear in the config.
 #[derive(Debug, Default, Deserialize)]

@@ -12,15 +12,21 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+pub mod bandwidth;
+pub mod fastpath;
+pub mod ptplock;
+
 use super::args::CniArgs;
 use super::error::{CniError, ErrorCode};
-pub use super::fastpath::FastPathConf;
-use super::fastpath::{RawFastPath, parse_fastpath};
-pub use super::ptplock::PtpLockConf;
-use super::ptplock::{RawPtpLock, parse_ptp_lock};
 use super::result::{CniResult, Dns};
+/// `vlanProto` is parsed here; the type is the protocol's, in [`super::types`].
+pub use super::types::VlanProto;
 use super::types::{ContainerId, IfName, InvalidValue, MacAddr, PciAddress, VlanId, VlanQos};
 use super::version::CniVersion;
+pub use fastpath::FastPathConf;
+use fastpath::{RawFastPath, parse_fastpath};
+pub use ptplock::PtpLockConf;
+use ptplock::{RawPtpLock, parse_ptp_lock};
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/murmuration";
 /// How long a delegated IPAM plugin may run before it is killed.
@@ -121,14 +127,6 @@ impl Mode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum VlanProto {
-    #[serde(rename = "802.1q")]
-    Dot1Q,
-    #[serde(rename = "802.1ad")]
-    Dot1Ad,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkState {
     Auto,
@@ -201,17 +199,6 @@ pub struct NetConf {
     pub raw: Vec<u8>,
 }
 
-/// Maps a serde error to the spec's codes: syntax is 6, a well-formed but wrong value is 7.
-pub fn decode_error(e: &serde_json::Error) -> CniError {
-    use serde_json::error::Category;
-    let code = match e.classify() {
-        Category::Syntax | Category::Eof => ErrorCode::Decode,
-        Category::Data => ErrorCode::InvalidConfig,
-        Category::Io => ErrorCode::Io,
-    };
-    CniError::new(code, "cannot parse network configuration").with_details(e.to_string())
-}
-
 pub(super) fn bad(e: InvalidValue) -> CniError {
     CniError::new(ErrorCode::InvalidConfig, e.to_string())
 }
@@ -232,7 +219,7 @@ pub fn peek_version(stdin: &[u8]) -> Option<String> {
 
 impl NetConf {
     pub fn parse(stdin: &[u8]) -> Result<Self, CniError> {
-        let raw: RawConf = serde_json::from_slice(stdin).map_err(|e| decode_error(&e))?;
+        let raw: RawConf = serde_json::from_slice(stdin)?;
         let version = CniVersion::parse(&raw.cni_version)?;
         let name = raw.name.as_deref().ok_or_else(|| bad_msg("missing network \"name\""))?;
         ContainerId::parse(name).map_err(|e| bad_msg(format!("network name: {}", e.reason)))?;
@@ -466,5 +453,4 @@ fn parse_runtime(rc: &RawRuntimeConfig) -> Result<RuntimeConfig, CniError> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

@@ -8,9 +8,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::config::timeout;
-use super::error::CniError;
-use crate::ptp::lockstate::{DEFAULT_MAX_AGE, DEFAULT_STATE_FILE};
+use super::timeout;
+use crate::cni::error::CniError;
+
+/// Where murmurationd writes the node's PTP sync state by default.
+pub const DEFAULT_STATE_FILE: &str = "/run/murmuration/ptp-state.json";
+/// How old a LOCKED state may be before it no longer counts, by default.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// The keys as they appear in the config.
 #[derive(Debug, Default, Deserialize)]

@@ -185,17 +185,17 @@ fn the_fast_path_is_on_with_master_and_reads_trunk_lists() {
         .expect("valid");
     let fp = c.fastpath.expect("fast path on with master");
     assert_eq!(fp.trunk, [200, 201, 202, 300]);
-    assert_eq!(fp.pin_root, PathBuf::from(crate::datapath::DEFAULT_PIN_ROOT));
-    assert_eq!(fp.attach_mode, crate::datapath::AttachMode::Auto);
-    assert_eq!(fp.uplink_xdp, crate::datapath::UplinkXdp::Off, "XDP is opt-in");
+    assert_eq!(fp.pin_root, PathBuf::from(super::fastpath::DEFAULT_PIN_ROOT));
+    assert_eq!(fp.attach_mode, super::fastpath::AttachMode::Auto);
+    assert_eq!(fp.uplink_xdp, super::fastpath::UplinkXdp::Off, "XDP is opt-in");
     assert!(!fp.ptp_to_host, "PTP goes to the pod unless asked");
     let c = parse(with(json!({"master": "up0", "ptpToHost": true}))).expect("valid");
     assert!(c.fastpath.expect("on").ptp_to_host);
     for (v, want) in [
-        ("auto", crate::datapath::UplinkXdp::Auto),
-        ("native", crate::datapath::UplinkXdp::Native),
-        ("generic", crate::datapath::UplinkXdp::Generic),
-        ("off", crate::datapath::UplinkXdp::Off),
+        ("auto", super::fastpath::UplinkXdp::Auto),
+        ("native", super::fastpath::UplinkXdp::Native),
+        ("generic", super::fastpath::UplinkXdp::Generic),
+        ("off", super::fastpath::UplinkXdp::Off),
     ] {
         let c = parse(with(json!({"master": "up0", "uplinkXdp": v}))).expect("valid");
         assert_eq!(c.fastpath.expect("on").uplink_xdp, want, "{v}");
@@ -203,7 +203,7 @@ fn the_fast_path_is_on_with_master_and_reads_trunk_lists() {
     let c = parse(with(json!({"master": "up0", "bpfPinRoot": "/x", "bpfAttachMode": "netlink"})))
         .expect("valid");
     let fp = c.fastpath.expect("on");
-    assert_eq!((fp.pin_root, fp.attach_mode), ("/x".into(), crate::datapath::AttachMode::Netlink));
+    assert_eq!((fp.pin_root, fp.attach_mode), ("/x".into(), super::fastpath::AttachMode::Netlink));
     assert!(
         parse(with(json!({"master": "up0", "fastpath": false}))).expect("valid").fastpath.is_none()
     );
@@ -273,7 +273,7 @@ fn trunk_ranges_are_validated_then_merged_whatever_their_number() {
 
 #[test]
 fn bandwidth_comes_from_runtime_config_first_and_needs_the_fast_path() {
-    use crate::cni::bandwidth::Limit;
+    use crate::cni::config::bandwidth::Limit;
     let key = json!({"egressRate": 1000, "egressBurst": 80});
     let runtime = json!({"ingressRate": 2000, "ingressBurst": 160});
     let c = parse(with(json!({"master": "up0", "bandwidth": key}))).expect("valid");
@@ -297,8 +297,8 @@ fn require_ptp_lock_keys() {
     assert!(parse(base()).expect("valid").ptp_lock.is_none());
     let c = parse(with(json!({"requirePtpLock": true}))).expect("valid");
     let lock = c.ptp_lock.expect("set");
-    assert_eq!(lock.state_file, PathBuf::from(crate::ptp::lockstate::DEFAULT_STATE_FILE));
-    assert_eq!(lock.max_age, crate::ptp::lockstate::DEFAULT_MAX_AGE);
+    assert_eq!(lock.state_file, PathBuf::from(super::ptplock::DEFAULT_STATE_FILE));
+    assert_eq!(lock.max_age, super::ptplock::DEFAULT_MAX_AGE);
     let c = parse(with(json!({
         "requirePtpLock": true, "ptpStateFile": "/run/x/s.json", "ptpStateMaxAgeSeconds": 2.5
     })))
