@@ -94,16 +94,27 @@ pub fn release(
     // The IPAM that allocated is the one in the recorded config; the caller's
     // (from a DEL or GC config that may lack `ipam`) is only a fallback.
     let recorded = recorded_ipam(rec, path);
-    if let (true, Some(ipam)) = (rec.ipam_allocated, recorded.as_deref().or(fallback)) {
-        let inv = Invocation {
-            command: Command::Del,
-            config: rec.config.get().as_bytes(),
-            env: vars,
-            overrides: record_env(rec, path, vars),
-        };
-        if let Err(e) = ipam.del(&inv) {
-            errors.push(e.context("releasing IPAM lease"));
+    match (rec.ipam_allocated, recorded.as_deref().or(fallback)) {
+        (true, Some(ipam)) => {
+            let inv = Invocation {
+                command: Command::Del,
+                config: rec.config.get().as_bytes(),
+                env: vars,
+                overrides: record_env(rec, path, vars),
+            };
+            if let Err(e) = ipam.del(&inv) {
+                errors.push(e.context("releasing IPAM lease"));
+            }
         }
+        // A lease was taken but neither the record's config (it no longer
+        // parses, e.g. after an upgrade with stricter validation) nor the
+        // caller names an IPAM: keep the record rather than forget the lease.
+        (true, None) => errors.push(CniError::new(
+            crate::cni::error::ErrorCode::InvalidConfig,
+            "the recorded network configuration no longer parses; its IPAM lease cannot \
+             be released, so the record is kept",
+        )),
+        _ => {}
     }
     crate::fault::point(crate::fault::DEL_AFTER_IPAM);
     crate::test_hooks::pause(crate::test_hooks::RELEASE_BEFORE_REMOVE);
