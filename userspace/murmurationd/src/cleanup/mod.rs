@@ -18,9 +18,9 @@ use murmuration_core::netlink::{Netlink, NetlinkError};
 use murmuration_core::ops;
 use murmuration_core::state::{StateError, Store};
 
-pub use plan::{Action, Evidence, HostSide, Liveness, NetnsPath, Observed, Seen, liveness, plan};
+pub use plan::{Action, Observed, Seen, plan};
 
-use crate::inventory::{AttachmentView, attachments};
+use crate::inventory::{AttachmentView, Liveness, attachments, liveness};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleanupError {

@@ -11,7 +11,7 @@ use murmuration_core::sysfs::Sysfs;
 use serde::Serialize;
 
 use super::links::{Counters, LinkView};
-use crate::cleanup::{Evidence, HostSide, Liveness, NetnsPath, liveness};
+use super::liveness::{Evidence, HostSide, Liveness, NetnsPath, liveness};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttachmentView {
@@ -27,7 +27,7 @@ pub struct AttachmentView {
     pub netns: Option<String>,
     /// Whether the namespace path can be stat'ed here (`None`: the record has none).
     pub netns_present: Option<bool>,
-    /// What cleanup judges by (see `cleanup::plan`).
+    /// What cleanup judges by (see [`super::liveness`]).
     pub evidence: Evidence,
     pub liveness: Liveness,
     /// The host-side link's index, when it exists.

@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod events;
 pub mod links;
+pub mod liveness;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 pub use attachments::AttachmentView;
 pub use links::{Counters, LinkView, VfState};
+pub use liveness::{Evidence, HostSide, Liveness, NetnsPath, liveness};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Snapshot {

@@ -194,9 +194,9 @@ mod tests {
     use prometheus_client::registry::Registry;
 
     use super::*;
-    use crate::cleanup::{Evidence, HostSide, Liveness, NetnsPath};
     use crate::inventory::attachments::AttachedVf;
     use crate::inventory::{AttachmentView, LinkView, VfState};
+    use crate::inventory::{Evidence, HostSide, Liveness, NetnsPath};
 
     #[test]
     fn an_sriov_attachment_carries_its_vf_counters_with_pod_labels() {
