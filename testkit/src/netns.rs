@@ -39,8 +39,8 @@ pub fn ip(args: &[&str]) -> String {
 pub fn run_in<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         s.spawn(|| {
-            let file = File::open(path)
-                .unwrap_or_else(|e| panic!("open netns {}: {e}", path.display()));
+            let file =
+                File::open(path).unwrap_or_else(|e| panic!("open netns {}: {e}", path.display()));
             sys::setns_net(&file).unwrap_or_else(|e| panic!("setns {}: {e}", path.display()));
             f()
         })
