@@ -11,8 +11,8 @@ use crate::{sys, wait_for};
 /// iproute2 by absolute path: the VM guest's busybox ash prefers its own applets.
 pub const IP: &str = "/usr/sbin/ip";
 
-/// How long a process has after SIGTERM before SIGKILL.
-const GRACE: Duration = Duration::from_secs(10);
+/// How long a process has to exit after SIGTERM (a daemon stops its children first).
+const GRACE: Duration = Duration::from_secs(20);
 
 #[derive(Debug)]
 pub struct Process {
@@ -84,7 +84,7 @@ impl Process {
             .unwrap_or_else(|e| panic!("SIGHUP to {} ({pid}): {e}", self.what));
     }
 
-    /// SIGTERM by PID; waits (up to 10 s) for the exit and returns its status.
+    /// SIGTERM by PID; waits (up to 20 s) for the exit and returns its status.
     pub fn terminate(&mut self) -> ExitStatus {
         let pid = self.pid();
         sys::signal(pid, libc::SIGTERM)
