@@ -8,8 +8,11 @@ use crate::sys;
 
 /// Mounts a bpffs on `dir` (created if missing); [`unmount`] undoes it.
 pub fn mount(dir: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    sys::mount_bpf(dir)
+    let named = |e: io::Error| {
+        io::Error::new(e.kind(), format!("cannot mount a bpffs on {}: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(named)?;
+    sys::mount_bpf(dir).map_err(named)
 }
 
 /// Unmounts a bpffs of [`mount`], lazily: a program or map fd still open (a
@@ -30,7 +33,7 @@ pub struct Bpffs {
 impl Bpffs {
     /// On `dir` (e.g. inside the test's temporary directory).
     pub fn mount(dir: &Path) -> Self {
-        mount(dir).unwrap_or_else(|e| panic!("cannot mount a bpffs on {}: {e}", dir.display()));
+        mount(dir).unwrap_or_else(|e| panic!("{e}"));
         Self { dir: dir.to_owned(), owned_dir: false }
     }
 

@@ -145,6 +145,14 @@ impl Netns {
         self.ip(&["link", "add", "name", name, "type", "veth", "peer", "name", peer]);
     }
 
+    /// Makes a veth pair: `name` in this namespace, `peer_name` in `peer`.
+    pub fn add_veth_to(&self, name: &str, peer: &Netns, peer_name: &str) {
+        let args = ["link", "add", name, "type", "veth", "peer", "name", peer_name, "netns"];
+        let mut all = args.to_vec();
+        all.push(peer.name());
+        self.ip(&all);
+    }
+
     /// Asserts the namespace holds only its loopback link, and that without addresses.
     pub fn assert_empty(&self, what: &str) {
         let links = self.links();

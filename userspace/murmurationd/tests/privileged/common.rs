@@ -62,10 +62,7 @@ impl World {
     /// A veth pair: `node_if` with `<prefix>.2/24` in the node namespace,
     /// `peer_if` with `<prefix>.1/24` in `peer`, both up.
     pub fn veth_pair(&self, peer: &Netns, node_if: &str, peer_if: &str, prefix: &str) {
-        let add = ["link", "add", node_if, "type", "veth", "peer", "name", peer_if, "netns"];
-        let mut args = add.to_vec();
-        args.push(peer.name());
-        self.node.ip(&args);
+        self.node.add_veth_to(node_if, peer, peer_if);
         self.node.ip(&["addr", "add", &format!("{prefix}.2/24"), "dev", node_if]);
         self.node.ip(&["link", "set", node_if, "up"]);
         peer.ip(&["addr", "add", &format!("{prefix}.1/24"), "dev", peer_if]);

@@ -37,18 +37,7 @@ fn prometheus_scrapes_fast_path_counters_and_latency_histogram() {
     // Declared after the World: unmounted before its tempdir goes.
     let bpffs = Bpffs::mount(&w.tmp.path().join("bpffs"));
     let pin_root = bpffs.path().join("murmuration");
-    w.node.ip(&[
-        "link",
-        "add",
-        UPLINK,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        WIRE_IF,
-        "netns",
-        wire.name(),
-    ]);
+    w.node.add_veth_to(UPLINK, &wire, WIRE_IF);
     wire.ip(&["addr", "add", &format!("{WIRE_IP}/24"), "dev", WIRE_IF]);
     wire.ip(&["link", "set", WIRE_IF, "up"]);
     w.node.ip(&["link", "set", UPLINK, "up"]);

@@ -27,7 +27,7 @@ fn bucket(body: &str, le: &str) -> Option<f64> {
 fn prober_measures_rtt_across_namespaces_and_counts_timeouts() {
     let w = World::new();
     let (a, b) = (Netns::with_lo_up("resp"), Netns::with_lo_up("probe"));
-    a.ip(&["link", "add", "pa", "type", "veth", "peer", "name", "pb", "netns", b.name()]);
+    a.add_veth_to("pa", &b, "pb");
     a.ip(&["addr", "add", "10.77.0.1/30", "dev", "pa"]);
     b.ip(&["addr", "add", "10.77.0.2/30", "dev", "pb"]);
     a.ip(&["link", "set", "pa", "up"]);
