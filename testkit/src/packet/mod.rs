@@ -176,3 +176,20 @@ pub fn udp_exchange(
     let mut buf = [0u8; 64];
     (0..count).take_while(|_| listener.recv_from(&mut buf).is_ok()).count()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_frames_parse_back() {
+        let (dst, src) = (mac("02:00:00:00:00:01"), mac("02:00:00:00:00:02"));
+        let ip = ipv4([10, 0, 0, 1], [10, 0, 0, 2], &udp(319, &ptp_message()), &[1, 1, 1, 0]);
+        assert_eq!(csum(&ip[..24]), 0, "a header with its checksum sums to zero");
+        let f =
+            Frame { data: ether(dst, src, Some(0xa064), ETH_P_IP, &ip), pkttype: 0, aux_tag: None };
+        assert_eq!((f.dst(), f.src()), (dst, src));
+        assert_eq!((f.vid(), f.pcp(), f.ethertype()), (Some(100), Some(5), ETH_P_IP));
+        assert_eq!(f.udp_dport(), Some(319), "behind a 24-byte header with options");
+    }
+}
