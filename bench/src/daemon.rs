@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use murmuration_core::netns::NetNs;
+use murmuration_testkit::http;
 use serde::Serialize;
 
 use crate::cni::invoke_with_args;
@@ -204,18 +205,15 @@ const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
 /// and `promtool` send): status, body, time to last byte.
 fn get_as(path: &str, accept: Option<&str>) -> anyhow::Result<(Duration, String)> {
     let start = Instant::now();
-    let mut s = TcpStream::connect(LISTEN)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let accept = accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {LISTEN}\r\n{accept}\r\n")?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
+    let (status, body) = match accept {
+        Some(accept) => http::http_get_accept(LISTEN, path, accept)?,
+        None => http::http_get(LISTEN, path)?,
+    };
     let took = start.elapsed();
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    if head.split(' ').nth(1) != Some("200") {
-        bail!("GET {path}: {head}");
+    if status != 200 {
+        bail!("GET {path}: status {status}");
     }
-    Ok((took, body.to_owned()))
+    Ok((took, body))
 }
 
 /// A GET as Prometheus sends it.

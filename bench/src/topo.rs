@@ -1,6 +1,5 @@
 //! Throwaway network namespaces for a benchmark run, removed on drop.
 
-use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -52,23 +51,9 @@ impl Netns {
     }
 }
 
-/// Mounts a private bpffs on `dir` (created if missing), so pins never touch
-/// the host's `/sys/fs/bpf`; [`unmount_bpffs`] undoes it.
-pub fn mount_bpffs(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let st = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(dir).status()?;
-    if !st.success() {
-        bail!("cannot mount a bpffs on {}", dir.display());
-    }
-    Ok(())
-}
-
-/// Unmounts a bpffs of [`mount_bpffs`], lazily: a program or map fd still
-/// open (a daemon stopping, a DEL in flight) must not keep it mounted.
-/// Errors are ignored: teardown goes on.
-pub fn unmount_bpffs(dir: &Path) {
-    let _ = Command::new("umount").arg("-l").arg(dir).status();
-}
+/// A private bpffs on a directory of the run's, so pins never touch the
+/// host's `/sys/fs/bpf`: mounted and (lazily) unmounted as the tests do it.
+pub use murmuration_testkit::bpffs::{mount as mount_bpffs, unmount as unmount_bpffs};
 
 impl Drop for Netns {
     fn drop(&mut self) {

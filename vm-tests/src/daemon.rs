@@ -2,25 +2,14 @@
 //! `MURMURATION_DAEMON`, started with the test's own config sections, and
 //! read back through its HTTP endpoints.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+pub use murmuration_testkit::http::http_get;
 
 use crate::process::Process;
 use crate::wait_for;
-
-/// A plain HTTP/1.0 GET; returns (status, body).
-pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Ok((status, body.to_owned()))
-}
 
 /// The value of one exposition line `series value`.
 pub fn sample(body: &str, series: &str) -> Option<f64> {
@@ -73,6 +62,31 @@ impl Daemon {
     pub fn status(&self) -> serde_json::Value {
         let body = self.get("/status");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"))
+    }
+
+    /// Polls `/status`'s `ptp` object every 100 ms until `done` holds and
+    /// returns it; after `limit`, panics with the last one and `context()`
+    /// (a log worth reading).
+    pub fn poll_ptp(
+        &self,
+        what: &str,
+        limit: Duration,
+        context: impl Fn() -> String,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let ptp = self.status()["ptp"].clone();
+            if done(&ptp) {
+                return ptp;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {limit:?} waiting for {what}: {ptp}\n{}",
+                context()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// SIGHUP by PID: the daemon re-reads its config's `[sriov]` section.

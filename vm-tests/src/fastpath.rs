@@ -41,7 +41,7 @@ impl IgbUplink {
         // uplink's TX counter that pod <-> pod checks.
         let pf_v6 = std::fs::read_to_string(v6_sysctl(&s.pf)).expect("PF disable_ipv6");
         std::fs::write(v6_sysctl(&s.pf), "1").expect("PF disable_ipv6");
-        Self { s, cni: Cni::new(tag), bpffs: Bpffs::mount(tag), pf_v6 }
+        Self { s, cni: Cni::new(tag), bpffs: Bpffs::mount_temp(tag), pf_v6 }
     }
 
     pub fn pin_dir(&self) -> PathBuf {

@@ -11,35 +11,16 @@ pub mod cni;
 pub mod daemon;
 #[cfg(target_env = "musl")]
 pub mod fastpath;
-pub mod packet;
 pub mod pod;
-pub mod process;
 pub mod sriov;
-mod sys;
 pub mod wire;
+
+/// Frames, processes and polling come from the shared test helpers.
+pub use murmuration_testkit::{packet, process, wait_for};
 
 /// Where tests may drop reports (latency tables) for `cargo xtask vm` to print.
 pub fn report(name: &str, text: &str) {
     let dir = std::env::var("MURMURATION_VM_REPORTS").unwrap_or_else(|_| "/tmp".into());
     let path = std::path::Path::new(&dir).join(name);
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-}
-
-/// Polls `probe` until it returns `Some`, or panics after `limit` with `what`.
-pub fn wait_for<T>(
-    what: &str,
-    limit: std::time::Duration,
-    mut probe: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }

@@ -1,8 +1,6 @@
 //! The wire side: 802.1Q subinterfaces of the wire NIC and a private bpffs.
 
-use std::path::{Path, PathBuf};
-
-use crate::cmd::{IP, ip, output, run};
+use crate::cmd::{IP, ip, output};
 
 /// A VLAN subinterface `wire.<vid>` of the wire NIC with an address, deleted on drop.
 #[derive(Debug)]
@@ -27,27 +25,6 @@ impl Drop for WireVlan {
     }
 }
 
-/// A bpffs mounted on a fresh directory under /tmp (the guest's own
-/// /sys/fs/bpf is left alone); unmounted on drop, which drops the pins.
-#[derive(Debug)]
-pub struct Bpffs(PathBuf);
-
-impl Bpffs {
-    pub fn mount(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("bpffs-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("bpffs directory");
-        run("/bin/mount", &["-t", "bpf", "bpf", &dir.display().to_string()]);
-        Self(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = output("/bin/umount", &["-l", &self.0.display().to_string()]);
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
+/// A bpffs on a fresh directory under /tmp (the guest's own /sys/fs/bpf is
+/// left alone): [`Bpffs::mount_temp`].
+pub use murmuration_testkit::bpffs::Bpffs;

@@ -60,7 +60,7 @@ fn veth_pod_reaches_the_wire_vlan_100_through_native_xdp_on_igb() {
     run(ETHTOOL, &["-K", &s.pf, "rxvlan", "off"]);
     ip(&["link", "set", &s.pf, "promisc", "on"]);
     let _w100 = WireVlan::new(&s.wire, 100, &format!("{WIRE_IP}/24"));
-    let bpffs = Bpffs::mount("xdp");
+    let bpffs = Bpffs::mount_temp("xdp");
     let cni = Cni::new("xdp");
     let pod = Pod::new("xdp");
     run(

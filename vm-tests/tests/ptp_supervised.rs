@@ -18,7 +18,10 @@ use murmuration_vm_tests::daemon::{Daemon, sample};
 use murmuration_vm_tests::pod::Pod;
 use murmuration_vm_tests::sriov::Sriov;
 use murmuration_vm_tests::{report, wait_for};
-use serde_json::{Value, json};
+use serde_json::json;
+
+/// How long the daemon may take to report a PTP state.
+const POLL: Duration = Duration::from_secs(60);
 
 /// PIDs of processes whose command line mentions `needle`.
 fn pids_with(needle: &str) -> Vec<String> {
@@ -34,25 +37,6 @@ fn pids_with(needle: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// Polls `/status` until `done` holds; on timeout, panics with the last
-/// `ptp` object and the daemon's log (which carries ptp4l's output).
-fn poll_ptp(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let limit = Duration::from_secs(60);
-    let deadline = Instant::now() + limit;
-    loop {
-        let ptp = d.status()["ptp"].clone();
-        if done(&ptp) {
-            return ptp;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}: {ptp}\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -102,9 +86,12 @@ fn ptp_supervised_ptp4l_restarts_and_require_ptp_lock_waits_for_locked() {
     );
 
     let started = Instant::now();
-    let locked = poll_ptp(&daemon, "SLAVE and LOCKED", |p| {
-        p["sync_state"] == "LOCKED" && p["ports"][0]["state"] == "SLAVE"
-    });
+    let locked = daemon.poll_ptp(
+        "SLAVE and LOCKED",
+        POLL,
+        || daemon.log(),
+        |p| p["sync_state"] == "LOCKED" && p["ports"][0]["state"] == "SLAVE",
+    );
     let to_lock = started.elapsed();
     let r = cni.call("ADD", Some(&pod.path()), "c-lock", "eth0", &conf).result();
     let ifaces = r["interfaces"].as_array().cloned().unwrap_or_default();
@@ -126,7 +113,12 @@ fn ptp_supervised_ptp4l_restarts_and_require_ptp_lock_waits_for_locked() {
     let new = pids_with(&client_conf);
     assert!(new.len() == 1 && new != old, "a new client: {old:?} -> {new:?}");
     let relocked = Instant::now();
-    poll_ptp(&daemon, "LOCKED again after the restart", |p| p["sync_state"] == "LOCKED");
+    daemon.poll_ptp(
+        "LOCKED again after the restart",
+        POLL,
+        || daemon.log(),
+        |p| p["sync_state"] == "LOCKED",
+    );
     let to_relock = relocked.elapsed();
 
     daemon.stop();

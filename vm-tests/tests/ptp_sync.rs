@@ -32,30 +32,6 @@ const POLL_S: f64 = 0.2;
 /// LOCKED and HOLDOVER on that scheduling noise and blur the holdover timing.
 const THRESHOLD_NS: u64 = 50_000_000;
 
-/// Polls the daemon's `/status` `ptp` object every 100 ms until `done` holds;
-/// on timeout, panics with the last status and the ptp4l client's log.
-fn poll_ptp(
-    d: &Daemon,
-    client: &Process,
-    what: &str,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let ptp = d.status()["ptp"].clone();
-        if done(&ptp) {
-            return ptp;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}: {ptp}\nptp4l client:\n{}",
-            client.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// ptp4l with software timestamping on `ifname` in `ns`, fast message
 /// intervals, its management socket at `dir/<name>.sock`.
 ///
@@ -172,10 +148,12 @@ fn ptp_sync_slave_locked_then_holdover_and_freerun_after_the_master_stops() {
 
     // SLAVE and LOCKED: the client's servo locked and its port left UNCALIBRATED.
     let started = Instant::now();
-    let locked =
-        poll_ptp(&daemon, &client, "a SLAVE port and LOCKED", Duration::from_secs(120), |p| {
-            p["sync_state"] == "LOCKED" && p["ports"][0]["state"] == "SLAVE"
-        });
+    let locked = daemon.poll_ptp(
+        "a SLAVE port and LOCKED",
+        Duration::from_secs(120),
+        || format!("ptp4l client:\n{}", client.log()),
+        |p| p["sync_state"] == "LOCKED" && p["ports"][0]["state"] == "SLAVE",
+    );
     let to_lock = started.elapsed();
     master.assert_running();
     client.assert_running();
@@ -220,14 +198,22 @@ fn ptp_sync_slave_locked_then_holdover_and_freerun_after_the_master_stops() {
     // The master stops: HOLDOVER at once, FREERUN after holdover_seconds.
     let status = master.terminate();
     let stopped = Instant::now();
-    poll_ptp(&daemon, &client, "HOLDOVER", Duration::from_secs(30), |p| {
-        p["sync_state"] == "HOLDOVER"
-    });
+    daemon.poll_ptp(
+        "HOLDOVER",
+        Duration::from_secs(30),
+        || format!("ptp4l client:\n{}", client.log()),
+        |p| p["sync_state"] == "HOLDOVER",
+    );
     let holdover_at = stopped.elapsed();
-    poll_ptp(&daemon, &client, "FREERUN", Duration::from_secs_f64(HOLDOVER_S + 30.0), |p| {
-        assert_ne!(p["sync_state"], "LOCKED", "no master, no lock: {p}");
-        p["sync_state"] == "FREERUN"
-    });
+    daemon.poll_ptp(
+        "FREERUN",
+        Duration::from_secs_f64(HOLDOVER_S + 30.0),
+        || format!("ptp4l client:\n{}", client.log()),
+        |p| {
+            assert_ne!(p["sync_state"], "LOCKED", "no master, no lock: {p}");
+            p["sync_state"] == "FREERUN"
+        },
+    );
     let in_holdover = stopped.elapsed() - holdover_at;
     // The daemon leaves HOLDOVER on its first poll at or after holdover_seconds;
     // our own 100 ms polling blurs both edges. The upper slack is for TCG.

@@ -3,7 +3,7 @@
 //! helpers that run the plugin the way a runtime does and inspect what it left.
 
 pub mod audit;
-pub mod netns;
+pub use murmuration_testkit::netns;
 
 use std::fs;
 use std::io::{Read, Write};

@@ -11,14 +11,14 @@ mod lifecycle;
 mod ownership;
 mod policy;
 mod ptp;
-mod sys;
 mod traffic;
 mod xdp;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use murmuration_core::datapath::{self, PortCounters, Reader, testing};
+use murmuration_testkit::bpffs::Bpffs;
 use serde_json::{Value, json};
 
 use crate::common::{Netns, World};
@@ -29,26 +29,6 @@ pub const WIRE_IF: &str = "wr0";
 pub const WIRE_MAC: &str = "02:00:00:00:00:fe";
 pub const WIRE_IP: &str = "10.100.0.254";
 pub const WIRE_IP6: &str = "fd00:100::254";
-
-/// A bpffs mounted on a temporary directory; unmounted on drop.
-#[derive(Debug)]
-pub struct Bpffs(PathBuf);
-
-impl Bpffs {
-    fn mount(dir: &Path) -> Self {
-        std::fs::create_dir_all(dir).expect("mkdir bpffs");
-        let ok = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(dir).status().expect("mount");
-        assert!(ok.success(), "cannot mount bpffs on {}", dir.display());
-        Self(dir.to_owned())
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        // Lazy: pins keep maps and links alive only as long as the mount.
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 /// The test topology. Field order is drop order: the wire namespace, the
 /// bpffs (before the World's temporary directory it is mounted in), the World.
@@ -73,18 +53,7 @@ impl Fabric {
             sysctl(ns, "net.ipv6.conf.all.disable_ipv6=1");
         }
         let f = Self { w, wire, bpffs };
-        f.w.node.ip(&[
-            "link",
-            "add",
-            UPLINK,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            WIRE_IF,
-            "netns",
-            f.wire.name(),
-        ]);
+        f.w.node.add_veth_to(UPLINK, &f.wire, WIRE_IF);
         f.wire.ip(&["link", "set", WIRE_IF, "address", WIRE_MAC, "up"]);
         f.wire.ip(&["addr", "add", &format!("{WIRE_IP}/24"), "dev", WIRE_IF]);
         f.w.node.ip(&["link", "set", UPLINK, "up"]);
@@ -125,11 +94,11 @@ impl Fabric {
 
     /// The private bpffs itself (the test doubles pin under it).
     pub fn bpffs_root(&self) -> PathBuf {
-        self.bpffs.0.clone()
+        self.bpffs.path().to_owned()
     }
 
     pub fn pin_root(&self) -> PathBuf {
-        self.bpffs.0.join("murmuration")
+        self.bpffs.path().join("murmuration")
     }
 
     pub fn pin_dir(&self) -> PathBuf {
@@ -138,7 +107,7 @@ impl Fabric {
 
     /// Makes the wire port an access port of `vid` (replacing the previous one).
     pub fn set_wire_vlan(&self, vid: u16) {
-        let root = self.bpffs.0.clone();
+        let root = self.bpffs.path().to_owned();
         in_netns(&self.wire, || {
             testing::remove(&root, WIRE_IF).expect("remove wire tagger");
             testing::install(&root, WIRE_IF, vid, 0x8100).expect("install wire tagger");
@@ -147,7 +116,7 @@ impl Fabric {
     }
 
     pub fn clear_wire_vlan(&self) {
-        let root = self.bpffs.0.clone();
+        let root = self.bpffs.path().to_owned();
         in_netns(&self.wire, || testing::remove(&root, WIRE_IF).expect("remove wire tagger"));
         self.forget_neighbours();
     }
@@ -160,7 +129,7 @@ impl Fabric {
     /// Frames the wire port received: [tagged with its VLAN, untagged, other
     /// VLAN], then frames it sent with skb->priority 7.
     pub fn wire_stats(&self) -> [u64; 4] {
-        testing::stats(&self.bpffs.0, WIRE_IF).expect("wire stats")
+        testing::stats(self.bpffs.path(), WIRE_IF).expect("wire stats")
     }
 
     /// A fast-path config on VLAN `vlan`; IPv4-only unless `v6`.

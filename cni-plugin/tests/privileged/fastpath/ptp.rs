@@ -3,8 +3,9 @@
 
 use serde_json::json;
 
-use super::frames::{Kind, frame, in_netns, mac, send};
-use super::sys::PacketSocket;
+use murmuration_testkit::packet::{ETH_P_1588, ETH_P_ALL, PacketSocket};
+
+use super::frames::{Kind, frame, mac, send};
 use super::{Fabric, UPLINK, WIRE_IF, WIRE_MAC};
 use crate::common::Netns;
 
@@ -12,30 +13,18 @@ const P1: &str = "02:00:00:00:03:01";
 const P2: &str = "02:00:00:00:03:02";
 /// PTP's L2 multicast address (IEEE 1588 annex F, forwardable).
 const PTP_MCAST: &str = "01:1b:19:00:00:00";
-const ETH_P_ALL: u16 = 0x0003;
-const ETH_P_1588: u16 = 0x88f7;
 
 /// A non-blocking AF_PACKET socket bound to `iface` in `ns` for `proto`.
 struct Tap(PacketSocket);
 
 impl Tap {
     fn open(ns: &Netns, iface: &str, proto: u16) -> Self {
-        in_netns(ns, || {
-            let ifindex = nix::net::if_::if_nametoindex(iface).expect("ifindex");
-            Self(PacketSocket::open(ifindex, proto, true))
-        })
+        Self(PacketSocket::open(Some(ns.name()), iface, proto))
     }
 
     /// Frames received so far (drains the socket); incoming frames only.
     fn count(&self) -> usize {
-        let mut buf = [0u8; 2048];
-        let mut n = 0;
-        while let Some(kind) = self.0.recv(&mut buf) {
-            if kind != libc::PACKET_OUTGOING {
-                n += 1;
-            }
-        }
-        n
+        self.0.drain().iter().filter(|f| !f.outgoing()).count()
     }
 }
 

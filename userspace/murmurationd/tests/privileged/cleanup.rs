@@ -7,15 +7,15 @@ use std::time::Duration;
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::Value;
 
-use crate::common::{Netns, Proc, World, wait_for};
+use crate::common::{Netns, Proc, World, spawn_in, wait_for};
 
 #[test]
 #[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
 fn pod_netns_deleted_without_del_is_cleaned_up() {
     let w = World::new();
     let conf = w.conf("10.91.0.0/24");
-    let mut gone = Netns::new("pod");
-    let kept = Netns::new("pod");
+    let mut gone = Netns::with_lo_up("pod");
+    let kept = Netns::with_lo_up("pod");
     w.add(&gone, "ctr-gone", &conf, "gone");
     w.add(&kept, "ctr-kept", &conf, "kept");
     let _d = w.daemon(9465, "[cleanup]\ngrace_period_seconds = 1.5\n");
@@ -83,14 +83,13 @@ fn status_of(w: &World, addr: &str, cid: &str) -> Value {
 fn a_pod_the_daemon_cannot_see_is_kept_and_a_gone_one_released() {
     let w = World::new();
     let conf = w.conf("10.92.0.0/24");
-    let live = Netns::new("pod");
-    let mut gone = Netns::new("pod");
-    let sleeper = |ns: &Netns, tag| {
-        Proc::spawn_in(ns, "pod process", "sleep", &["1000"], &w.tmp.path().join(tag))
-    };
+    let live = Netns::with_lo_up("pod");
+    let mut gone = Netns::with_lo_up("pod");
+    let sleeper =
+        |ns: &Netns, tag| spawn_in(ns, "pod process", "sleep", &["1000"], &w.tmp.path().join(tag));
     let live_proc = sleeper(&live, "live.log");
     let mut gone_proc = sleeper(&gone, "gone.log");
-    let proc_path = |p: &Proc| PathBuf::from(format!("/proc/{}/ns/net", p.child.id()));
+    let proc_path = |p: &Proc| PathBuf::from(format!("/proc/{}/ns/net", p.pid()));
     w.add_at(&proc_path(&live_proc), "ctr-live", &conf, "live");
     w.add_at(&proc_path(&gone_proc), "ctr-gone", &conf, "gone");
     let _d = w.daemon_in_own_pid_ns(9466, "[cleanup]\ngrace_period_seconds = 1\n");
@@ -122,7 +121,7 @@ fn a_pod_the_daemon_cannot_see_is_kept_and_a_gone_one_released() {
 fn healthz_fails_while_cleanup_cannot_take_the_store_lock() {
     let w = World::new();
     let conf = w.conf("10.93.0.0/24");
-    let mut pod = Netns::new("pod");
+    let mut pod = Netns::with_lo_up("pod");
     w.add(&pod, "ctr-a", &conf, "a");
     let cfg = "[cleanup]\ngrace_period_seconds = 0.5\nlock_timeout_seconds = 0.2\n\
                [health]\nstuck_seconds = 1\n";

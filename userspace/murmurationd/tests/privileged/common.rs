@@ -2,27 +2,18 @@
 //! run in-process inside the node namespace, and a tiny HTTP client.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use murmuration_core::netns::NetNs;
+pub use murmuration_testkit::http::http_get;
+pub use murmuration_testkit::netns::{Netns, unique};
+pub use murmuration_testkit::process::Process as Proc;
+pub use murmuration_testkit::wait_for;
 use serde_json::{Value, json};
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_murmurationd");
 pub const CNI_BIN_DIR: &str = "/usr/lib/cni";
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-static NETNS_LOCK: Mutex<()> = Mutex::new(());
-
-pub fn unique(tag: &str) -> String {
-    format!("mmd-{}-{}-{tag}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
 
 pub fn require_root() {
     use std::os::unix::fs::MetadataExt;
@@ -41,140 +32,12 @@ pub fn sh(cmd: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A namespace this test made; deleted on drop.
-#[derive(Debug)]
-pub struct Netns {
-    pub name: String,
-    live: bool,
-}
-
-impl Netns {
-    pub fn new(tag: &str) -> Self {
-        let name = unique(tag);
-        let _t = NETNS_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-        sh("ip", &["netns", "add", &name]);
-        sh("ip", &["-n", &name, "link", "set", "lo", "up"]);
-        Self { name, live: true }
-    }
-
-    pub fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/var/run/netns/{}", self.name))
-    }
-
-    pub fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        sh("ip", &all)
-    }
-
-    pub fn link_names(&self) -> Vec<String> {
-        let v: Value = serde_json::from_str(&self.ip(&["-j", "link", "show"])).expect("ip -j");
-        v.as_array()
-            .expect("links")
-            .iter()
-            .map(|l| l["ifname"].as_str().expect("ifname").to_owned())
-            .collect()
-    }
-
-    pub fn delete(&mut self) {
-        let _t = NETNS_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-        sh("ip", &["netns", "del", &self.name]);
-        self.live = false;
-    }
-
-    /// Runs `f` on a thread inside this namespace.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        NetNs::open(&self.path()).expect("open netns").run(f).expect("enter netns")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if self.live {
-            let _t = NETNS_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-        }
-    }
-}
-
-/// A child process we started, killed by PID on drop.
-#[derive(Debug)]
-pub struct Proc {
-    pub child: Child,
-    pub what: &'static str,
-}
-
-impl Proc {
-    /// `ip netns exec <ns> <cmd> <args>`: ip execs the command in place, so
-    /// the child's PID is the command's.
-    pub fn spawn_in(ns: &Netns, what: &'static str, cmd: &str, args: &[&str], log: &Path) -> Self {
-        let log = std::fs::File::create(log).expect("log file");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, cmd])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-        let proc = Self { child, what };
-        proc.wait_until_in(ns);
-        proc
-    }
-
-    /// `ip netns exec` forks into the namespace a moment after the spawn:
-    /// until then `/proc/<pid>/ns/net` is the caller's namespace, and a
-    /// test using that path would act on the wrong one.
-    fn wait_until_in(&self, ns: &Netns) {
-        let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-        let want = id(&ns.path()).expect("the namespace's bind mount");
-        let own = PathBuf::from(format!("/proc/{}/ns/net", self.child.id()));
-        wait_for(&format!("{} to enter {}", self.what, ns.name), Duration::from_secs(10), || {
-            (id(&own)? == want).then_some(())
-        });
-    }
-
-    pub fn stop(&mut self) {
-        if self.alive() {
-            eprintln!("stopping {} (pid {})", self.what, self.child.id());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A plain HTTP/1.0 GET; returns (status, body).
-pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Ok((status, body.to_owned()))
-}
-
-/// Polls `f` until it returns `Some` or `timeout` passes.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// A child process started by [`Proc::spawn_in`](Process::spawn_in) in `ns`,
+/// returned once it is in that namespace.
+pub fn spawn_in(ns: &Netns, what: &str, cmd: &str, args: &[&str], log: &Path) -> Proc {
+    let proc = Proc::spawn_in(ns.name(), what, cmd, args, log);
+    proc.wait_until_in(Path::new(&ns.path()));
+    proc
 }
 
 /// A node namespace with a plugin dataDir and a host-local IPAM dir.
@@ -189,7 +52,7 @@ impl World {
     pub fn new() -> Self {
         require_root();
         let tmp = tempfile::Builder::new().prefix("mmd-").tempdir().expect("tempdir");
-        Self { node: Netns::new("node"), net: unique("net"), tmp }
+        Self { node: Netns::with_lo_up("node"), net: unique("net"), tmp }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -199,10 +62,7 @@ impl World {
     /// A veth pair: `node_if` with `<prefix>.2/24` in the node namespace,
     /// `peer_if` with `<prefix>.1/24` in `peer`, both up.
     pub fn veth_pair(&self, peer: &Netns, node_if: &str, peer_if: &str, prefix: &str) {
-        let add = ["link", "add", node_if, "type", "veth", "peer", "name", peer_if, "netns"];
-        let mut args = add.to_vec();
-        args.push(&peer.name);
-        self.node.ip(&args);
+        self.node.add_veth_to(node_if, peer, peer_if);
         self.node.ip(&["addr", "add", &format!("{prefix}.2/24"), "dev", node_if]);
         self.node.ip(&["link", "set", node_if, "up"]);
         peer.ip(&["addr", "add", &format!("{prefix}.1/24"), "dev", peer_if]);
@@ -232,14 +92,20 @@ impl World {
     }
 
     /// ADD with `CNI_NETNS` = `netns` (e.g. `/proc/<pid>/ns/net`, as some runtimes pass it).
-    pub fn add_at(&self, netns: &Path, cid: &str, conf: &Value, pod_name: &str) -> Value {
+    pub fn add_at(
+        &self,
+        netns: &(impl AsRef<Path> + ?Sized),
+        cid: &str,
+        conf: &Value,
+        pod_name: &str,
+    ) -> Value {
         self.add_as(netns, cid, conf, pod_name, "eth0")
     }
 
     /// ADD with every name chosen: pod name (in `CNI_ARGS`) and `CNI_IFNAME`.
     pub fn add_as(
         &self,
-        netns: &Path,
+        netns: &(impl AsRef<Path> + ?Sized),
         cid: &str,
         conf: &Value,
         pod_name: &str,
@@ -255,7 +121,7 @@ impl World {
     pub fn verb(
         &self,
         command: &str,
-        netns: &Path,
+        netns: &(impl AsRef<Path> + ?Sized),
         cid: &str,
         conf: &Value,
         pod_name: &str,
@@ -264,7 +130,7 @@ impl World {
         let vars: HashMap<String, String> = [
             ("CNI_COMMAND", command.to_owned()),
             ("CNI_CONTAINERID", cid.to_owned()),
-            ("CNI_NETNS", netns.display().to_string()),
+            ("CNI_NETNS", netns.as_ref().display().to_string()),
             ("CNI_IFNAME", ifname.to_owned()),
             ("CNI_PATH", CNI_BIN_DIR.to_owned()),
             (
@@ -324,7 +190,7 @@ impl World {
         let cfg_s = cfg.display().to_string();
         let mut argv: Vec<&str> = wrapper.to_vec();
         argv.extend([DAEMON, "--config", &cfg_s]);
-        let mut p = Proc::spawn_in(
+        let mut p = spawn_in(
             &self.node,
             "murmurationd",
             argv[0],

@@ -2,10 +2,10 @@
 //! daemon exports its eBPF counters and latency histogram, Prometheus scrapes
 //! them, and they follow the traffic the test sends through the uplink.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
+use murmuration_testkit::bpffs::Bpffs;
 use serde_json::{Value, json};
 
 use crate::common::{Netns, World, sh, wait_for};
@@ -14,26 +14,6 @@ use crate::prometheus::{DAEMON_ADDR, promtool_check, query, start_prometheus};
 const UPLINK: &str = "up0";
 const WIRE_IF: &str = "wr0";
 const WIRE_IP: &str = "10.93.0.254";
-
-/// A bpffs mounted on a directory of the test's own; unmounted on drop.
-#[derive(Debug)]
-struct Bpffs(PathBuf);
-
-impl Bpffs {
-    fn mount(dir: &Path) -> Self {
-        std::fs::create_dir_all(dir).expect("mkdir bpffs");
-        let ok = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(dir).status().expect("mount");
-        assert!(ok.success(), "cannot mount bpffs on {}", dir.display());
-        Self(dir.to_owned())
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        // Lazy: the daemon may still hold map fds while it stops.
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 fn fast_path_conf(w: &World, pin_root: &Path) -> Value {
     json!({
@@ -53,16 +33,15 @@ fn series(name: &str, direction: &str) -> String {
 #[ignore = "privileged: needs root, network namespaces, bpffs and Debian's prometheus (cargo xtask test)"]
 fn prometheus_scrapes_fast_path_counters_and_latency_histogram() {
     let w = World::new();
-    let wire = Netns::new("wire");
+    let wire = Netns::with_lo_up("wire");
     // Declared after the World: unmounted before its tempdir goes.
     let bpffs = Bpffs::mount(&w.tmp.path().join("bpffs"));
-    let pin_root = bpffs.0.join("murmuration");
-    w.node
-        .ip(&["link", "add", UPLINK, "type", "veth", "peer", "name", WIRE_IF, "netns", &wire.name]);
+    let pin_root = bpffs.path().join("murmuration");
+    w.node.add_veth_to(UPLINK, &wire, WIRE_IF);
     wire.ip(&["addr", "add", &format!("{WIRE_IP}/24"), "dev", WIRE_IF]);
     wire.ip(&["link", "set", WIRE_IF, "up"]);
     w.node.ip(&["link", "set", UPLINK, "up"]);
-    let pod = Netns::new("pod");
+    let pod = Netns::with_lo_up("pod");
     w.add(&pod, "ctr-fp", &fast_path_conf(&w, &pin_root), "fp-pod");
     let _daemon = w.daemon(9466, "");
     let status: Value = serde_json::from_str(&w.get(DAEMON_ADDR, "/status").1).expect("status");
@@ -76,7 +55,7 @@ fn prometheus_scrapes_fast_path_counters_and_latency_histogram() {
             query(&w, &from_pod)
         });
     let ping =
-        sh("ip", &["netns", "exec", &pod.name, "ping", "-c", "30", "-i", "0.01", "-q", WIRE_IP]);
+        sh("ip", &["netns", "exec", pod.name(), "ping", "-c", "30", "-i", "0.01", "-q", WIRE_IP]);
     assert!(ping.contains("30 received"), "{ping}");
     let after =
         wait_for("the fast-path counter to follow the traffic", Duration::from_secs(30), || {

@@ -41,7 +41,7 @@ fn slow_and_many_clients_cannot_hold_the_endpoint() {
     let w = World::new();
     let http = "header_timeout_seconds = 1\nconnection_lifetime_seconds = 3\nmax_connections = 16";
     let daemon = w.daemon_http(9468, http, "", &[]);
-    let pid = daemon.child.id();
+    let pid = daemon.pid();
     let rss0 = rss_kib(pid);
 
     // Half a request: cut off after the header timeout, not held forever.

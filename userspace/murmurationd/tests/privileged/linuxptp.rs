@@ -16,7 +16,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use crate::common::{Netns, Proc, World, wait_for};
+use crate::common::{Netns, World, wait_for};
 
 const PORT: u16 = 9468;
 const ADDR: &str = "127.0.0.1:9468";
@@ -53,21 +53,15 @@ fn supervised_config(w: &World, master: &Netns) -> String {
          [[linuxptp.instance]]\nname = \"client\"\ninterface = \"lpc0\"\n\
          role = \"free-running\"\nmonitor = true\n{fast}",
         tmp = w.tmp.path().display(),
-        ns = master.path().display(),
+        ns = master.path(),
     )
-}
-
-fn sigterm(p: &mut Proc) -> std::process::ExitStatus {
-    let pid = Pid::from_raw(i32::try_from(p.child.id()).expect("pid"));
-    kill(pid, Signal::SIGTERM).expect("SIGTERM to the daemon");
-    wait_for("the daemon to exit", Duration::from_secs(20), || p.child.try_wait().ok().flatten())
 }
 
 #[test]
 #[ignore = "privileged: needs root, network namespaces and Debian's linuxptp (cargo xtask test)"]
 fn supervised_ptp4l_pair_restarts_and_stops_with_the_daemon() {
     let w = World::new();
-    let master = Netns::new("lpgm");
+    let master = Netns::with_lo_up("lpgm");
     w.veth_pair(&master, "lpc0", "lpm0", "10.94.0");
     let mut d = w.daemon(PORT, &supervised_config(&w, &master));
     let run_dir = w.tmp.path().join("lp");
@@ -115,7 +109,7 @@ fn supervised_ptp4l_pair_restarts_and_stops_with_the_daemon() {
     let gm_l = "{instance=\"gm\",program=\"ptp4l\"}";
     assert_eq!(metric(&m, &format!("murmuration_linuxptp_restarts_total{gm_l}")), Some(0.0));
 
-    let status = sigterm(&mut d);
+    let status = d.terminate();
     assert!(status.success(), "daemon exit {status}\n{}", w.daemon_log());
     let left = pids_with(&run_dir.display().to_string());
     assert!(left.is_empty(), "programs left after the daemon stopped: {left:?}");
@@ -142,7 +136,7 @@ fn refused_with_11(v: &Value, words: &[&str]) {
 #[ignore = "privileged: needs root and network namespaces (cargo xtask test)"]
 fn require_ptp_lock_gates_add_and_check() {
     let w = World::new();
-    let pod = Netns::new("lkpod");
+    let pod = Netns::with_lo_up("lkpod");
     let mut conf = w.conf("10.95.0.0/24");
     conf["requirePtpLock"] = json!(true);
     conf["ptpStateFile"] = json!(w.ptp_state_file());

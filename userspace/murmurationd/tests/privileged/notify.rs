@@ -363,7 +363,7 @@ fn oran_notification_figures_with_100_subscribers() {
     let (_gm, mut gm) = master(&w);
     let _client = ptp4l(&w, &w.node, "client", "ptpc0", "slaveOnly 1\nfree_running 1");
     let daemon = start_daemon_bounded(&w, 128);
-    let pid = daemon.child.id();
+    let pid = daemon.pid();
     wait_for("lock-state LOCKED", Duration::from_secs(30), || {
         let (code, body) = current(&w, LOCK);
         (code == 200 && json_of(&body)["data"]["values"][0]["value"] == "LOCKED").then_some(())

@@ -26,8 +26,8 @@ fn bucket(body: &str, le: &str) -> Option<f64> {
 #[ignore = "privileged: needs root and network namespaces (cargo xtask test)"]
 fn prober_measures_rtt_across_namespaces_and_counts_timeouts() {
     let w = World::new();
-    let (a, b) = (Netns::new("resp"), Netns::new("probe"));
-    a.ip(&["link", "add", "pa", "type", "veth", "peer", "name", "pb", "netns", &b.name]);
+    let (a, b) = (Netns::with_lo_up("resp"), Netns::with_lo_up("probe"));
+    a.add_veth_to("pa", &b, "pb");
     a.ip(&["addr", "add", "10.77.0.1/30", "dev", "pa"]);
     b.ip(&["addr", "add", "10.77.0.2/30", "dev", "pb"]);
     a.ip(&["link", "set", "pa", "up"]);
@@ -36,8 +36,8 @@ fn prober_measures_rtt_across_namespaces_and_counts_timeouts() {
         "[[responder]]\nname = \"echo\"\nnetns = \"{}\"\nlisten = \"10.77.0.1:7007\"\n\
          [[prober]]\nname = \"b-to-a\"\nnetns = \"{}\"\ntarget = \"10.77.0.1:7007\"\n\
          interval_seconds = 0.1\ntimeout_seconds = 0.09\n",
-        a.path().display(),
-        b.path().display()
+        a.path(),
+        b.path()
     );
     let _daemon = w.daemon(9468, &extra);
     let count = "murmuration_probe_rtt_seconds_count{probe=\"b-to-a\"}";

@@ -6,9 +6,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use murmuration_testkit::http::http_get_accept;
 use serde_json::Value;
 
-use crate::common::{Netns, Proc, World, sh, wait_for};
+use crate::common::{Netns, Proc, World, sh, spawn_in, wait_for};
 
 pub const DAEMON_ADDR: &str = "127.0.0.1:9466";
 /// The node namespace is fresh, so this port is free by construction.
@@ -32,7 +33,7 @@ pub fn start_prometheus(w: &World) -> Proc {
         format!("--web.listen-address={PROM_ADDR}"),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut p = Proc::spawn_in(&w.node, "prometheus", "prometheus", &args, &dir.join("log"));
+    let mut p = spawn_in(&w.node, "prometheus", "prometheus", &args, &dir.join("log"));
     wait_for("Prometheus to be ready", Duration::from_secs(30), || {
         assert!(p.alive(), "prometheus exited");
         w.node.run(|| crate::common::http_get(PROM_ADDR, "/-/ready")).ok().filter(|r| r.0 == 200)
@@ -57,7 +58,7 @@ pub fn query(w: &World, q: &str) -> Option<f64> {
 #[ignore = "privileged: needs root, network namespaces and Debian's prometheus (cargo xtask test)"]
 fn prometheus_scrapes_attachment_counters_that_follow_traffic() {
     let w = World::new();
-    let pod = Netns::new("pod");
+    let pod = Netns::with_lo_up("pod");
     let r = w.add(&pod, "ctr-prom", &w.conf("10.92.0.0/24"), "prom-pod");
     let pod_ip = r["ips"][0]["address"].as_str().expect("pod address").to_owned();
     let _daemon = w.daemon(9466, "");
@@ -76,7 +77,7 @@ fn prometheus_scrapes_attachment_counters_that_follow_traffic() {
     });
     let ping = sh(
         "ip",
-        &["netns", "exec", &pod.name, "ping", "-c", "30", "-i", "0.01", "-q", "10.92.0.254"],
+        &["netns", "exec", pod.name(), "ping", "-c", "30", "-i", "0.01", "-q", "10.92.0.254"],
     );
     assert!(ping.contains("30 received"), "{ping} (pod {pod_ip})");
     let after = wait_for("the counter to follow the traffic", Duration::from_secs(30), || {
@@ -98,7 +99,7 @@ fn prometheus_scrapes_attachment_counters_that_follow_traffic() {
 #[ignore = "privileged: needs root, network namespaces and Debian's prometheus (cargo xtask test)"]
 fn hostile_names_stay_inside_their_labels_in_both_formats() {
     let w = World::new();
-    let pod = Netns::new("pod");
+    let pod = Netns::with_lo_up("pod");
     let (ifname, pod_name) = ("x\"}1", "p\\q\"{");
     w.add_as(&pod.path(), "ctr-hostile", &w.conf("10.93.0.0/24"), pod_name, ifname);
     let _daemon = w.daemon(9467, "");
@@ -113,19 +114,10 @@ fn hostile_names_stay_inside_their_labels_in_both_formats() {
     promtool_check(&text);
     let om = w
         .node
-        .run(|| http_get_accept("127.0.0.1:9467", "/metrics", "application/openmetrics-text"));
+        .run(|| http_get_accept("127.0.0.1:9467", "/metrics", "application/openmetrics-text"))
+        .expect("GET /metrics")
+        .1;
     assert!(om.contains(r#"ifname="x\"}1""#) && om.trim_end().ends_with("# EOF"), "{om}");
-}
-
-/// GET with an `Accept` header; the body.
-fn http_get_accept(addr: &str, path: &str, accept: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n")
-        .expect("request");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("response");
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
 }
 
 /// `promtool check metrics` on the exposition the daemon serves to plain

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Netns, Proc, World, wait_for};
+use crate::common::{Netns, Proc, World, spawn_in, wait_for};
 
 const ADDR: &str = "127.0.0.1:9467";
 const HOLDOVER_S: f64 = 3.0;
@@ -34,7 +34,7 @@ pub(crate) fn ptp4l(w: &World, ns: &Netns, name: &str, ifname: &str, role: &str)
     let cfg = ptp4l_config(w, name, role);
     let cfg = cfg.display().to_string();
     let log = w.tmp.path().join(format!("{name}.log"));
-    Proc::spawn_in(ns, "ptp4l", "ptp4l", &["-S", "-m", "-i", ifname, "-f", &cfg], &log)
+    spawn_in(ns, "ptp4l", "ptp4l", &["-S", "-m", "-i", ifname, "-f", &cfg], &log)
 }
 
 fn ptp_status(w: &World) -> Value {
@@ -46,7 +46,7 @@ fn ptp_status(w: &World) -> Value {
 /// A namespace with a veth pair to the node's `ptpc0`, and a ptp4l master
 /// announcing clock class 6 (PRTC locked) on it.
 pub(crate) fn master(w: &World) -> (Netns, Proc) {
-    let master_ns = Netns::new("gm");
+    let master_ns = Netns::with_lo_up("gm");
     w.node.ip(&[
         "link",
         "add",
@@ -57,7 +57,7 @@ pub(crate) fn master(w: &World) -> (Netns, Proc) {
         "name",
         "ptpm0",
         "netns",
-        &master_ns.name,
+        master_ns.name(),
     ]);
     w.node.ip(&["addr", "add", "10.93.0.2/24", "dev", "ptpc0"]);
     w.node.ip(&["link", "set", "ptpc0", "up"]);

@@ -1,6 +1,6 @@
 //! Raw frames on the wire and in pods: AF_PACKET sockets that send
 //! hand-built frames and capture what passes, with the 802.1Q tag read from
-//! `PACKET_AUXDATA` (a NIC with rx-vlan-offload, like the wire's igb, hands
+//! `PACKET_AUXDATA` (a NIC with rx-vlan-offload, like the VM wire's igb, hands
 //! the tag over in metadata), and UDP sockets opened inside a namespace.
 
 mod sys;
@@ -100,7 +100,8 @@ impl Frame {
     }
 }
 
-fn csum(data: &[u8]) -> u16 {
+/// The Internet checksum (RFC 1071) of `data`.
+pub fn csum(data: &[u8]) -> u16 {
     let mut sum: u32 = data
         .chunks(2)
         .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
@@ -123,21 +124,30 @@ pub fn ether(dst: Mac, src: Mac, tag: Option<u16>, ethertype: u16, payload: &[u8
     f
 }
 
-/// IPv4/UDP from `src` to `dst`, destination port `dport`.
-pub fn ipv4_udp(src: [u8; 4], dst: [u8; 4], dport: u16, body: &[u8]) -> Vec<u8> {
-    let ulen = (8 + body.len()) as u16;
-    let udp =
-        [&40000u16.to_be_bytes()[..], &dport.to_be_bytes(), &ulen.to_be_bytes(), &[0, 0], body]
-            .concat();
-    let total = (20 + udp.len()) as u16;
-    let mut h = vec![0x45, 0];
+/// A UDP datagram (source port 40000, no checksum) to `dport`.
+pub fn udp(dport: u16, body: &[u8]) -> Vec<u8> {
+    let len = (8 + body.len()) as u16;
+    [&40000u16.to_be_bytes()[..], &dport.to_be_bytes(), &len.to_be_bytes(), &[0, 0], body].concat()
+}
+
+/// An IPv4 packet carrying UDP (with `options`, a multiple of 4 bytes) around `payload`.
+pub fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8], options: &[u8]) -> Vec<u8> {
+    let ihl = 5 + options.len() / 4;
+    let total = (ihl * 4 + payload.len()) as u16;
+    let mut h = vec![(4 << 4) | ihl as u8, 0];
     h.extend(total.to_be_bytes());
     h.extend([0, 1, 0, 0, 64, 17, 0, 0]);
     h.extend(src);
     h.extend(dst);
+    h.extend(options);
     let c = csum(&h);
     h[10..12].copy_from_slice(&c.to_be_bytes());
-    [h, udp].concat()
+    [h, payload.to_vec()].concat()
+}
+
+/// IPv4/UDP from `src` to `dst`, destination port `dport`.
+pub fn ipv4_udp(src: [u8; 4], dst: [u8; 4], dport: u16, body: &[u8]) -> Vec<u8> {
+    ipv4(src, dst, &udp(dport, body), &[])
 }
 
 /// A minimal PTP (IEEE 1588 v2) Sync message body.
@@ -165,4 +175,21 @@ pub fn udp_exchange(
     });
     let mut buf = [0u8; 64];
     (0..count).take_while(|_| listener.recv_from(&mut buf).is_ok()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_frames_parse_back() {
+        let (dst, src) = (mac("02:00:00:00:00:01"), mac("02:00:00:00:00:02"));
+        let ip = ipv4([10, 0, 0, 1], [10, 0, 0, 2], &udp(319, &ptp_message()), &[1, 1, 1, 0]);
+        assert_eq!(csum(&ip[..24]), 0, "a header with its checksum sums to zero");
+        let f =
+            Frame { data: ether(dst, src, Some(0xa064), ETH_P_IP, &ip), pkttype: 0, aux_tag: None };
+        assert_eq!((f.dst(), f.src()), (dst, src));
+        assert_eq!((f.vid(), f.pcp(), f.ethertype()), (Some(100), Some(5), ETH_P_IP));
+        assert_eq!(f.udp_dport(), Some(319), "behind a 24-byte header with options");
+    }
 }

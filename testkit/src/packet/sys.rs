@@ -1,27 +1,19 @@
-//! The packet helpers' system calls: entering a namespace and AF_PACKET
-//! sockets (socket, setsockopt, bind, sendto, recvmsg with `PACKET_AUXDATA`).
+//! The packet helpers' system calls: AF_PACKET sockets (socket, setsockopt, bind, sendto, recvmsg with `PACKET_AUXDATA`).
 
-use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 use std::time::Duration;
 
 use super::{ETH_P_8021Q, Frame};
+use crate::netns::run_in;
 
 /// Runs `f` on a thread that entered network namespace `ns` (`None`: the
-/// guest's root namespace, no switch). Sockets opened there stay in `ns`.
+/// caller's namespace, no switch). Sockets opened there stay in `ns`.
 pub fn in_netns<T: Send>(ns: Option<&str>, f: impl FnOnce() -> T + Send) -> T {
-    let Some(ns) = ns else { return f() };
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = File::open(format!("/run/netns/{ns}")).expect("open netns");
-            // SAFETY: setns(2) on a valid namespace fd, for this thread only.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("netns thread panicked")
-    })
+    match ns {
+        Some(ns) => run_in(Path::new(&format!("/run/netns/{ns}")), f),
+        None => f(),
+    }
 }
 
 /// A raw packet socket bound to one interface of one namespace.

@@ -1,10 +1,15 @@
-//! Network namespaces the tests create, inspected with `ip -j`, deleted on drop.
+//! Network namespaces the tests create (uniquely named), inspected with
+//! `ip -j`, entered by a thread, deleted on drop.
 
+use std::fs::File;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
+
+use crate::sys;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -29,6 +34,21 @@ pub fn ip(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("ip output is UTF-8")
 }
 
+/// Runs `f` on a thread that entered the network namespace at `path`
+/// (sockets opened there stay in it).
+pub fn run_in<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file =
+                File::open(path).unwrap_or_else(|e| panic!("open netns {}: {e}", path.display()));
+            sys::setns_net(&file).unwrap_or_else(|e| panic!("setns {}: {e}", path.display()));
+            f()
+        })
+        .join()
+        .expect("netns thread panicked")
+    })
+}
+
 /// A network namespace this test made. Dropping it deletes it (and with it
 /// every link inside, including veth pairs with one end in it).
 #[derive(Debug)]
@@ -43,6 +63,13 @@ impl Netns {
         let _turn = NETNS_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
         ip(&["netns", "add", &name]);
         Self { name, live: true }
+    }
+
+    /// A new namespace with its loopback link up.
+    pub fn with_lo_up(tag: &str) -> Self {
+        let ns = Self::new(tag);
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
     }
 
     pub fn name(&self) -> &str {
@@ -64,6 +91,11 @@ impl Netns {
         let _turn = NETNS_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
         ip(&["netns", "del", &self.name]);
         self.live = false;
+    }
+
+    /// Runs `f` on a thread inside this namespace.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        run_in(Path::new(&self.path()), f)
     }
 
     /// `ip -n <ns> <args>`.
@@ -111,6 +143,14 @@ impl Netns {
     /// Makes a veth pair inside this namespace (the kernel has no dummy links).
     pub fn add_veth(&self, name: &str, peer: &str) {
         self.ip(&["link", "add", "name", name, "type", "veth", "peer", "name", peer]);
+    }
+
+    /// Makes a veth pair: `name` in this namespace, `peer_name` in `peer`.
+    pub fn add_veth_to(&self, name: &str, peer: &Netns, peer_name: &str) {
+        let args = ["link", "add", name, "type", "veth", "peer", "name", peer_name, "netns"];
+        let mut all = args.to_vec();
+        all.push(peer.name());
+        self.ip(&all);
     }
 
     /// Asserts the namespace holds only its loopback link, and that without addresses.
