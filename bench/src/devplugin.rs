@@ -63,8 +63,11 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let mut kubelet = rt.block_on(async { TestKubelet::start(&node.kubelet_dir()) })?;
     let mut daemon = Daemon::spawn(&bin, &node.netns.name, &node.config()?, node.dir.join("log"))?;
     let measured = rt.block_on(measure(&mut kubelet, &node, calls, flips));
-    daemon.stop();
+    // The client's connections to the plugin close only while the runtime
+    // runs: the daemon's gRPC server waits for them to drain on SIGTERM.
     rt.block_on(kubelet.shutdown());
+    drop(rt);
+    daemon.stop();
     let results = measured.with_context(|| format!("daemon log:\n{}", daemon.log()))?;
     report(&results, out)
 }
