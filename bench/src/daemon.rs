@@ -140,13 +140,29 @@ impl Drop for Node {
     }
 }
 
-/// `murmurationd` in the node namespace; SIGTERM by PID on stop or drop.
-struct Daemon {
+/// `murmurationd` in a namespace; SIGTERM by PID on stop or drop.
+pub(crate) struct Daemon {
     child: Child,
     log: PathBuf,
 }
 
 impl Daemon {
+    /// `bin --config cfg` in namespace `ns`, its output in `log`.
+    pub(crate) fn spawn(bin: &Path, ns: &str, cfg: &Path, log: PathBuf) -> anyhow::Result<Self> {
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(bin)
+            .arg("--config")
+            .arg(cfg)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(Self { child, log })
+    }
+
     fn start(bin: &Path, node: &Node) -> anyhow::Result<Self> {
         let cfg = node.dir.join("murmurationd.toml");
         let text = format!(
@@ -156,19 +172,7 @@ impl Daemon {
             crate::cni::GO_PLUGINS
         );
         std::fs::write(&cfg, text)?;
-        let log = node.dir.join("murmurationd.log");
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", &node.netns.name])
-            .arg(bin)
-            .arg("--config")
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        Ok(Self { child, log })
+        Self::spawn(bin, &node.netns.name, &cfg, node.dir.join("murmurationd.log"))
     }
 
     /// `ip netns exec` execs the daemon, so the child's PID is the daemon's.
@@ -176,11 +180,11 @@ impl Daemon {
         self.child.id()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Ok(pid) = i32::try_from(self.child.id()) {
             let pid = nix::unistd::Pid::from_raw(pid);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);

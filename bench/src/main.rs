@@ -7,6 +7,7 @@ mod compare;
 mod daemon;
 mod datapath;
 mod datapath_vm;
+mod devplugin;
 mod plot;
 mod report;
 mod stats;
@@ -45,6 +46,9 @@ enum Cmd {
     /// Scrape time and memory of murmurationd, idle and with many
     /// fast-path attachments (256 by default).
     Daemon(daemon::Args),
+    /// Allocate and ListAndWatch latency of murmurationd's kubelet device
+    /// plugin (release daemon, fake sysfs tree, this program as the kubelet).
+    Devplugin(devplugin::Args),
     /// Per-metric ratios between two JSON results; fails on regressions.
     Compare(compare::Args),
 }
@@ -77,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         },
         Cmd::DatapathVm(args) => datapath_vm::run(&args, cli.quick, &cli.out),
         Cmd::Daemon(args) => daemon::run(&args, cli.quick, &cli.out),
+        Cmd::Devplugin(args) => devplugin::run(&args, cli.quick, &cli.out),
         Cmd::Compare(args) => compare::run(&args),
     }
 }

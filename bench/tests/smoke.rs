@@ -181,3 +181,23 @@ fn datapath_generators_only_writes_the_comparison() {
     assert_svg(&out.path().join("datapath-generators.svg"));
     assert!(!out.path().join("datapath.json").exists(), "no paths were measured");
 }
+
+#[test]
+#[ignore = "privileged: needs root and network namespaces (run by cargo xtask test)"]
+fn devplugin_quick_run_writes_results() {
+    assert_root();
+    let out = tempfile::tempdir().expect("tempdir");
+    let daemon = Path::new(bench()).with_file_name("murmurationd");
+    assert!(daemon.is_file(), "{} missing: build the workspace first", daemon.display());
+    let args = ["--calls", "20", "--flips", "4", "--daemon", daemon.to_str().expect("utf-8")];
+    run(out.path(), &[&["devplugin"][..], &args].concat());
+    let doc = json(&out.path().join("devplugin.json"));
+    let r = &doc["results"];
+    for (call, n) in [("allocate", 20), ("options", 20), ("list_and_watch_reaction", 4)] {
+        assert_eq!(r[call]["n"], n, "{call}: {doc}");
+        assert!(r[call]["p99_us"].as_f64().expect("number") > 0.0, "{call}: {doc}");
+    }
+    assert!(doc["allocate_over_options"]["p99"].as_f64().expect("ratio") > 0.0, "{doc}");
+    let md = std::fs::read_to_string(out.path().join("devplugin.md")).expect("md");
+    assert!(md.contains("| GetDevicePluginOptions (baseline) |"), "{md}");
+}

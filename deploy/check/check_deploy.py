@@ -10,9 +10,14 @@
   prometheus/murmuration-rules.yml, which promtool checks and tests.
 - Every metric the dashboard and the alerts query is listed in
   docs/metrics.md, and every dashboard query is valid PromQL (promtool).
+- Every murmurationd.toml in a ConfigMap passes the daemon's own
+  `--check-config` (`--daemon PATH`: the built murmurationd), and the
+  DaemonSet mounts, from the host and writable, what those configs use:
+  the device plugin's kubelet_dir and devinfo_dir, <dev_dir>/vfio (read-only
+  is enough there), and /sys when a config provisions PFs ([[sriov.pf]]).
 
 Run by `cargo xtask test --tier unit` (step `deploy`) with the venv that
-`cargo xtask setup` makes. `--write-rules` regenerates the plain rules file
+`cargo xtask setup` makes, as `check_deploy.py --daemon <murmurationd>`. `--write-rules` regenerates the plain rules file
 from the PrometheusRule.
 """
 
@@ -27,6 +32,8 @@ import kubernetes_validate
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+DAEMONSET = "daemonset.yaml"
+DAEMON_CONFIG_KEY = "murmurationd.toml"
 DEPLOY = ROOT / "deploy"
 KUBERNETES_VERSIONS = ["1.30.0", "1.34.0"]
 PROMETHEUS_RULE = DEPLOY / "prometheus/rules.yaml"
@@ -231,6 +238,81 @@ def check_promql(queries, errors):
         print(f"ok   {len(queries)} dashboard queries parse (promtool)")
 
 
+def daemon_mounts(errors):
+    """The murmurationd container's hostPath mounts: {mountPath: (host path, read-only)}."""
+    docs = [d for d in yaml_documents(DEPLOY / DAEMONSET) if d.get("kind") == "DaemonSet"]
+    if len(docs) != 1:
+        errors.append(f"deploy/{DAEMONSET}: expected one DaemonSet")
+        return {}
+    pod = docs[0]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v["hostPath"]["path"] for v in pod.get("volumes", []) if "hostPath" in v}
+    (daemon,) = [c for c in pod["containers"] if c["name"] == "murmurationd"]
+    return {m["mountPath"]: (volumes.get(m["name"]), bool(m.get("readOnly")))
+            for m in daemon.get("volumeMounts", [])}
+
+
+def covered(mounts, path, writable):
+    """Whether `path` lies under a mount of the same host path (writable if asked)."""
+    for inside, (host, read_only) in mounts.items():
+        if host == inside and (path == inside or path.startswith(inside.rstrip("/") + "/")):
+            return not (writable and read_only)
+    return False
+
+
+def resolved(debug, section, field):
+    """A field of a section in `--check-config`'s pretty Debug output."""
+    m = re.search(rf"\b{section}: \w+ {{(.*?)\n    }}", debug, re.S)
+    if not m:
+        return None
+    f = re.search(rf"^\s+{field}: (.*?),?$", m.group(1), re.M)
+    return f.group(1).strip('"') if f else None
+
+
+def daemon_configs():
+    for path in sorted(p for ext in ("*.yaml", "*.yml") for p in DEPLOY.rglob(ext)):
+        rel = path.relative_to(DEPLOY).as_posix()
+        if rel in NOT_KUBERNETES:
+            continue
+        for doc in yaml_documents(path):
+            if doc.get("kind") == "ConfigMap" and DAEMON_CONFIG_KEY in doc.get("data", {}):
+                yield rel, doc["data"][DAEMON_CONFIG_KEY]
+
+
+def check_daemon_configs(daemon, errors):
+    """Each ConfigMap's murmurationd.toml through the daemon's --check-config,
+    and the DaemonSet's mounts against the paths it resolves to."""
+    if daemon is None or not Path(daemon).is_file():
+        errors.append(f"--daemon {daemon}: the built murmurationd is needed for --check-config")
+        return
+    mounts = daemon_mounts(errors)
+    for rel, text in daemon_configs():
+        with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+            f.write(text)
+            f.flush()
+            run = subprocess.run([daemon, "--check-config", "--config", f.name],
+                                 capture_output=True, text=True)
+        if run.returncode != 0 or "config OK" not in run.stdout:
+            errors.append(f"deploy/{rel}: murmurationd --check-config refuses "
+                          f"{DAEMON_CONFIG_KEY}:\n{run.stdout}{run.stderr}")
+            continue
+        needs = []
+        if resolved(run.stdout, "device_plugin", "enabled") == "true":
+            needs += [(resolved(run.stdout, "device_plugin", k), True)
+                      for k in ("kubelet_dir", "devinfo_dir")]
+            dev = resolved(run.stdout, "device_plugin", "dev_dir")
+            needs.append((dev and dev.rstrip("/") + "/vfio", False))
+        if re.search(r"\bsriov: \w+ {\s*pf: \[\s*\w", run.stdout):
+            needs.append(("/sys", True))
+        missing = [(p, w) for p, w in needs if p is None or not covered(mounts, p, w)]
+        for path, writable in missing:
+            how = "writable " if writable else ""
+            errors.append(f"deploy/{rel}: the config uses {path}, which deploy/{DAEMONSET} "
+                          f"does not mount ({how}hostPath at the same path)")
+        if not missing:
+            print(f"ok   deploy/{rel}: {DAEMON_CONFIG_KEY} (--check-config; "
+                  f"{len(needs)} paths mounted)")
+
+
 def write_rules():
     (doc,) = [d for d in yaml_documents(PROMETHEUS_RULE) if d.get("kind") == "PrometheusRule"]
     PLAIN_RULES.write_text(PLAIN_RULES_HEADER + yaml.safe_dump(doc["spec"], sort_keys=False, width=200))
@@ -240,12 +322,15 @@ def main():
     if sys.argv[1:] == ["--write-rules"]:
         write_rules()
         return 0
+    args = sys.argv[1:]
+    daemon = args[1] if len(args) == 2 and args[0] == "--daemon" else None
     selftest()
     errors = []
     custom = check_manifests(errors)
     check_network_attachments(custom["NetworkAttachmentDefinition"], errors)
     check_prometheus_rules(custom["PrometheusRule"], errors)
     check_metric_names(documented_metrics(METRICS_DOC.read_text()), errors)
+    check_daemon_configs(daemon, errors)
     for e in errors:
         print(f"FAIL {e}", file=sys.stderr)
     return 1 if errors else 0

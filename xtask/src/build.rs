@@ -37,9 +37,9 @@ pub fn run() -> Result<PathBuf> {
     std::fs::copy(&static_bin, &tmp)?;
     std::fs::rename(&tmp, &path)?;
     // The daemon is a long-running service: the default (dynamic) link is
-    // fine. It is built on its own: the benchmark enables the core's
-    // `testing` feature, and one cargo invocation unifies features across
-    // its packages, which would compile the fault points into the daemon.
+    // fine. It is built on its own: the benchmark enables the core's and the
+    // daemon's `testing` features, and one cargo invocation unifies features
+    // across its packages, which would compile them into the daemon.
     for package in ["murmurationd", "murmuration-bench"] {
         let mut cmd = sh::cargo();
         cmd.args(["build", "--release", "--package", package]).stdin(Stdio::null());

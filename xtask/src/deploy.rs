@@ -6,7 +6,9 @@
 //!   Kubernetes schemas (kubernetes-validate, strict), the custom resources
 //!   it cannot know (NetworkAttachmentDefinition, PrometheusRule) by their
 //!   own rules, the dashboard's and the alerts' metric names against
-//!   `docs/metrics.md`, the dashboard's PromQL.
+//!   `docs/metrics.md`, the dashboard's PromQL, every ConfigMap's
+//!   `murmurationd.toml` through the daemon's `--check-config` and the
+//!   DaemonSet's mounts against the paths those configs use.
 //! - promtool: the scrape config, the rules, the rules' unit tests.
 //!
 //! The NADs' embedded configs go through the plugin's parser in the core's
@@ -59,6 +61,16 @@ pub fn venv() -> Result<()> {
     std::fs::write(venv_stamp(), wanted).context("write the venv's stamp")
 }
 
+/// The debug daemon the unit step's `cargo test --workspace` built (built
+/// here when it is missing), for the checker's `--check-config` runs.
+fn daemon() -> Result<PathBuf> {
+    let path = sh::workspace_root().join("target/debug/murmurationd");
+    if !path.is_file() {
+        sh::run(sh::cargo().args(["build", "--package", "murmurationd", "--bin", "murmurationd"]))?;
+    }
+    Ok(path)
+}
+
 /// The `deploy` step.
 pub fn check() -> Result<()> {
     let python = venv_dir().join("bin/python");
@@ -67,7 +79,8 @@ pub fn check() -> Result<()> {
     }
     let root = sh::workspace_root();
     let promtool = |args: &[&str]| sh::run(Command::new("promtool").args(args).current_dir(&root));
-    sh::run(Command::new(&python).arg(CHECKER).current_dir(&root))?;
+    let daemon = daemon()?;
+    sh::run(Command::new(&python).arg(CHECKER).arg("--daemon").arg(&daemon).current_dir(&root))?;
     promtool(&["check", "config", "deploy/prometheus/scrape.yaml"])?;
     promtool(&["check", "rules", "deploy/prometheus/murmuration-rules.yml"])?;
     promtool(&["test", "rules", "deploy/prometheus/rules-test.yml"])

@@ -10,6 +10,7 @@ use murmuration_core::cni::config::{Mode, NetConf};
 /// The examples and what each one must parse to.
 const EXPECTED: &[(&str, Mode)] = &[
     ("sriov.yaml", Mode::Sriov),
+    ("sriov-device-plugin.yaml", Mode::Sriov),
     ("vlan.yaml", Mode::Vlan),
     ("veth-fastpath-vlan.yaml", Mode::Veth),
     ("veth-fastpath-trunk.yaml", Mode::Veth),
@@ -80,8 +81,14 @@ fn every_example_parses_in_its_mode_and_passes_add_validation() {
 }
 
 #[test]
-fn the_sriov_example_names_its_resource_and_takes_the_injected_device() {
-    let (yaml, conf) = parse_example("sriov.yaml");
+fn the_sriov_examples_name_their_resource_and_take_the_injected_device() {
+    for name in ["sriov.yaml", "sriov-device-plugin.yaml"] {
+        sriov_example(name);
+    }
+}
+
+fn sriov_example(name: &str) {
+    let (yaml, conf) = parse_example(name);
     let resource = yaml
         .lines()
         .find_map(|l| l.trim().strip_prefix(RESOURCE_NAME))

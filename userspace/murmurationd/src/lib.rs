@@ -277,7 +277,8 @@ fn spawn_device_plugin(
         }
     });
     let config = shared.config.device_plugin.clone();
-    tasks.spawn(device_plugin::run(config, changed, shutdown.clone()));
+    let metrics = shared.metrics.device_plugin.clone();
+    tasks.spawn(device_plugin::run(config, metrics, changed, shutdown.clone()));
     Ok(())
 }
 

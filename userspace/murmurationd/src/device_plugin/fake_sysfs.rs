@@ -6,6 +6,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+#[derive(Debug)]
 pub struct FakeVf<'a> {
     pub pci: &'a str,
     pub driver: &'a str,

@@ -139,10 +139,13 @@ impl Pool {
         let own = identity(&self.socket());
         let kubelet = identity(&self.kubelet_dir.join(KUBELET_SOCKET));
         let result = self.register().await;
+        let metrics = &self.service.metrics;
         match &result {
             Ok(()) => {
                 tracing::info!(resource = %self.service.resource, endpoint = %self.endpoint, "registered with the kubelet");
+                metrics.registered(&self.service.resource, true);
                 self.until_restart(kubelet, own, cancel).await;
+                metrics.registered(&self.service.resource, false);
             }
             Err(_) => {
                 tokio::select! {

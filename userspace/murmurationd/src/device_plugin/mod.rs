@@ -15,8 +15,8 @@
 //! streams follow.
 
 pub mod alloc;
-#[cfg(test)]
-mod fake_sysfs;
+#[cfg(any(test, feature = "testing"))]
+pub mod fake_sysfs;
 pub mod kubelet;
 pub mod scan;
 pub mod server;
@@ -34,12 +34,32 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::DevicePluginConfig;
+use crate::metrics::DevicePluginMetrics;
+
+/// Publishes one pool's list to its ListAndWatch streams (when it differs)
+/// and to the metrics.
+fn publish(
+    tx: &watch::Sender<Vec<scan::Vf>>,
+    list: Vec<scan::Vf>,
+    m: &DevicePluginMetrics,
+    resource: &str,
+) {
+    m.devices(resource, list.len(), list.iter().filter(|v| v.healthy).count());
+    tx.send_if_modified(|cur| {
+        let differs = *cur != list;
+        if differs {
+            *cur = list;
+        }
+        differs
+    });
+}
 
 /// Re-scans sysfs on `changed` or every `rescan_seconds`, publishing each
 /// pool's VF list when it differs.
 async fn scanner(
     config: DevicePluginConfig,
-    pools: Vec<watch::Sender<Vec<scan::Vf>>>,
+    pools: Vec<(String, watch::Sender<Vec<scan::Vf>>)>,
+    metrics: DevicePluginMetrics,
     changed: Arc<Notify>,
     cancel: CancellationToken,
 ) {
@@ -50,30 +70,32 @@ async fn scanner(
             () = tokio::time::sleep(config.rescan_seconds.get()) => {}
         }
         let vfs = scan::scan(&config.sysfs_root);
-        for (tx, list) in pools.iter().zip(scan::assign(&config.pools, vfs)) {
-            tx.send_if_modified(|cur| {
-                let differs = *cur != list;
-                if differs {
-                    *cur = list;
-                }
-                differs
-            });
+        for ((resource, tx), list) in pools.iter().zip(scan::assign(&config.pools, vfs)) {
+            publish(tx, list, &metrics, resource);
         }
     }
 }
 
 /// Serves every pool until `cancel` fires. `link_events` wakes the scanner
 /// (the daemon feeds it from its netlink subscription).
-pub async fn run(config: DevicePluginConfig, link_events: Arc<Notify>, cancel: CancellationToken) {
+pub async fn run(
+    config: DevicePluginConfig,
+    metrics: DevicePluginMetrics,
+    link_events: Arc<Notify>,
+    cancel: CancellationToken,
+) {
     let tasks = TaskTracker::new();
     let mut senders = Vec::new();
     let initial = scan::assign(&config.pools, scan::scan(&config.sysfs_root));
     for (pool, list) in config.pools.iter().zip(initial) {
-        let (tx, rx) = watch::channel(list);
-        senders.push(tx);
         let resource = config.resource_name(pool);
+        let healthy = list.iter().filter(|v| v.healthy).count();
+        metrics.devices(&resource, list.len(), healthy);
+        let (tx, rx) = watch::channel(list);
+        senders.push((resource.clone(), tx));
         let service = server::PoolService {
             resource,
+            metrics: metrics.clone(),
             vfs: rx,
             devinfo_dir: config.devinfo_dir.clone(),
             dev_dir: config.dev_dir.clone(),
@@ -87,7 +109,7 @@ pub async fn run(config: DevicePluginConfig, link_events: Arc<Notify>, cancel: C
         };
         tasks.spawn(p.run(cancel.clone()));
     }
-    tasks.spawn(scanner(config, senders, link_events, cancel.clone()));
+    tasks.spawn(scanner(config, senders, metrics, link_events, cancel.clone()));
     tasks.close();
     tasks.wait().await;
 }

@@ -19,6 +19,7 @@ use super::api::{
     PreferredAllocationRequest, PreferredAllocationResponse, TopologyInfo,
 };
 use super::scan::{HEALTHY, UNHEALTHY, Vf};
+use crate::metrics::DevicePluginMetrics;
 
 /// What the service needs: the pool's live VF list and where to write.
 #[derive(Debug, Clone)]
@@ -27,6 +28,7 @@ pub struct PoolService {
     pub vfs: watch::Receiver<Vec<Vf>>,
     pub devinfo_dir: PathBuf,
     pub dev_dir: PathBuf,
+    pub metrics: DevicePluginMetrics,
     /// Ends open ListAndWatch streams (shutdown, or a new registration round).
     pub cancel: CancellationToken,
 }
@@ -145,12 +147,21 @@ impl DevicePlugin for PoolService {
         &self,
         req: Request<AllocateRequest>,
     ) -> Result<Response<AllocateResponse>, Status> {
-        let container_responses = req
-            .into_inner()
-            .container_requests
-            .iter()
-            .map(|c| self.allocate_one(c))
-            .collect::<Result<_, _>>()?;
+        let req = req.into_inner();
+        let container_responses: Vec<ContainerAllocateResponse> =
+            match req.container_requests.iter().map(|c| self.allocate_one(c)).collect() {
+                Ok(r) => r,
+                Err(status) => {
+                    let reason = match status.code() {
+                        tonic::Code::InvalidArgument => "unknown_device",
+                        _ => "devinfo_write",
+                    };
+                    self.metrics.allocate_error(&self.resource, reason);
+                    return Err(status);
+                }
+            };
+        let vfs = req.container_requests.iter().map(|c| c.devices_ids.len()).sum();
+        self.metrics.allocated(&self.resource, vfs);
         Ok(Response::new(AllocateResponse { container_responses }))
     }
 

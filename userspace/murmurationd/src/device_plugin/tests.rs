@@ -16,11 +16,12 @@ use super::api::{
 };
 use super::fake_sysfs::{self, FakeVf};
 use super::testing::TestKubelet;
-use crate::config::{Config, DevicePluginConfig};
+use crate::Shared;
+use crate::config::Config;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-fn config(root: &Path, sysfs: &Path) -> DevicePluginConfig {
+fn config(root: &Path, sysfs: &Path) -> Config {
     let text = format!(
         r#"
         [device_plugin]
@@ -40,7 +41,7 @@ fn config(root: &Path, sysfs: &Path) -> DevicePluginConfig {
         root = root.display(),
         sysfs = sysfs.display()
     );
-    Config::parse(&text, Path::new("t.toml")).expect("config").device_plugin
+    Config::parse(&text, Path::new("t.toml")).expect("config")
 }
 
 fn tree(sysfs: &Path) {
@@ -72,6 +73,7 @@ fn health(list: &[(String, String)]) -> Vec<&str> {
 
 struct Fixture {
     tmp: tempfile::TempDir,
+    shared: Arc<Shared>,
     kubelet: TestKubelet,
     events: Arc<Notify>,
     cancel: CancellationToken,
@@ -85,9 +87,11 @@ async fn start() -> Fixture {
     std::fs::create_dir_all(tmp.path().join("kubelet")).expect("kubelet dir");
     let kubelet = TestKubelet::start(&tmp.path().join("kubelet")).expect("test kubelet");
     let (events, cancel) = (Arc::new(Notify::new()), CancellationToken::new());
-    let cfg = config(tmp.path(), &sysfs);
-    let plugin = tokio::spawn(super::run(cfg, events.clone(), cancel.clone()));
-    Fixture { tmp, kubelet, events, cancel, plugin }
+    let shared = Arc::new(Shared::new(config(tmp.path(), &sysfs)));
+    let (cfg, metrics) =
+        (shared.config.device_plugin.clone(), shared.metrics.device_plugin.clone());
+    let plugin = tokio::spawn(super::run(cfg, metrics, events.clone(), cancel.clone()));
+    Fixture { tmp, shared, kubelet, events, cancel, plugin }
 }
 
 #[tokio::test]
@@ -188,4 +192,84 @@ async fn registers_again_after_the_kubelet_restarts() {
     assert_eq!(next(&mut stream).await.len(), 3);
     f.cancel.cancel();
     f.plugin.await.expect("plugin task");
+}
+
+/// `GET /metrics` from the daemon's HTTP server on `addr`.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.expect("request");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.expect("response");
+    let (head, body) = buf.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// The value of the sample `series` (name and labels as exposed).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Scrapes until `series` has `want` (the registration is counted after the
+/// kubelet answered it), failing after the deadline with the last scrape.
+async fn until(addr: std::net::SocketAddr, series: &str, want: f64) -> String {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let text = scrape(addr).await;
+        if sample(&text, series) == Some(want) {
+            return text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{series} never {want}:\n{text}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_follow_pool_health_allocations_and_registrations() {
+    let mut f = start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listen");
+    let addr = listener.local_addr().expect("address");
+    let stop = CancellationToken::new();
+    let http = tokio::spawn(crate::http::serve(listener, f.shared.clone(), stop.clone()));
+    let pool = r#"{resource="murmuration.io/fh"}"#;
+    let series = |name: &str| format!("murmuration_device_plugin_{name}{pool}");
+    let reg = registration(&mut f.kubelet).await;
+    let text = until(addr, &series("registered"), 1.0).await;
+    assert_eq!(sample(&text, &series("registrations_total")), Some(1.0), "{text}");
+    assert_eq!(sample(&text, &series("devices")), Some(3.0), "{text}");
+    assert_eq!(sample(&text, &series("healthy_devices")), Some(3.0), "{text}");
+
+    let mut client = f.kubelet.plugin(&reg.endpoint).await.expect("plugin client");
+    let mut stream = client.list_and_watch(Empty {}).await.expect("ListAndWatch").into_inner();
+    next(&mut stream).await;
+    fake_sysfs::set_link(&f.tmp.path().join("sys"), "eth0", false);
+    f.events.notify_one();
+    next(&mut stream).await;
+    let text = scrape(addr).await;
+    assert_eq!(sample(&text, &series("healthy_devices")), Some(0.0), "PF down:\n{text}");
+    assert_eq!(sample(&text, &series("devices")), Some(3.0), "{text}");
+
+    let alloc = |ids: &[&str]| AllocateRequest {
+        container_requests: vec![ContainerAllocateRequest {
+            devices_ids: ids.iter().map(|&i| i.to_owned()).collect(),
+        }],
+    };
+    client.allocate(alloc(&["0000:01:10.0", "0000:01:10.4"])).await.expect("Allocate");
+    client.allocate(alloc(&["0000:01:10.6"])).await.expect_err("VF 3 is outside the pool");
+    let text = scrape(addr).await;
+    assert_eq!(sample(&text, &series("allocations_total")), Some(2.0), "{text}");
+    let refused = r#"murmuration_device_plugin_allocate_errors_total{resource="murmuration.io/fh",reason="unknown_device"}"#;
+    assert_eq!(sample(&text, refused), Some(1.0), "{text}");
+
+    f.kubelet.restart().await.expect("restart");
+    registration(&mut f.kubelet).await;
+    let text = until(addr, &series("registrations_total"), 2.0).await;
+    assert!(text.contains("# TYPE murmuration_device_plugin_registered gauge"), "{text}");
+    f.cancel.cancel();
+    f.plugin.await.expect("plugin task");
+    let text = scrape(addr).await;
+    assert_eq!(sample(&text, &series("registered")), Some(0.0), "stopped:\n{text}");
+    stop.cancel();
+    http.await.expect("http task").expect("http server");
 }

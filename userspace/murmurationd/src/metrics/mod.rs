@@ -2,10 +2,12 @@
 //! collector that renders the inventory snapshot at scrape time.
 //! Every metric is documented in `docs/metrics.md`.
 
+mod device_plugin;
 mod fastpath;
 mod inventory;
 pub mod label;
 pub mod linuxptp;
+pub use device_plugin::DevicePluginMetrics;
 
 use label::Lv;
 pub mod text004;
@@ -79,6 +81,7 @@ pub struct Metrics {
     pub sriov_passes: Family<Labels, Counter>,
     pub attachment_drift: Family<Labels, Gauge>,
     pub linuxptp: linuxptp::LinuxPtpMetrics,
+    pub device_plugin: device_plugin::DevicePluginMetrics,
     /// Length of the last exposition: the next one starts with that much
     /// room (a 256-attachment node writes about 4 MB; growing a buffer to
     /// that by doubling copied it several times per scrape).
@@ -124,6 +127,7 @@ impl Metrics {
             sriov_passes: Family::default(),
             attachment_drift: Family::default(),
             linuxptp: linuxptp::LinuxPtpMetrics::default(),
+            device_plugin: device_plugin::DevicePluginMetrics::default(),
             registry: Registry::default(),
             last_len: AtomicUsize::new(64 * 1024),
         };
@@ -200,6 +204,7 @@ impl Metrics {
         self.register_probe(r);
         self.register_sriov(r);
         self.linuxptp.register(r);
+        self.device_plugin.register(r);
     }
 
     fn register_sriov(&self, r: &mut Registry) {
