@@ -24,7 +24,9 @@ use crate::cni::invoke_with_args;
 use crate::stats::{Summary, summarize};
 use crate::topo::{Netns, ip, ip_in, mount_bpffs, unmount_bpffs};
 
-const LISTEN: &str = "127.0.0.1:9479";
+/// The daemon's listener inside the node namespace (each benchmark's node
+/// is a namespace of its own, so they may share it).
+pub(crate) const LISTEN: &str = "127.0.0.1:9479";
 const NETWORK: &str = "bench-daemon";
 /// Uplinks the attachments are spread over: the fast path numbers the
 /// attachments of one uplink with 8-bit ids (at most 255 per uplink).
@@ -140,8 +142,9 @@ impl Drop for Node {
     }
 }
 
-/// `murmurationd` in the node namespace; SIGTERM by PID on stop or drop.
-struct Daemon {
+/// A long-running program (`murmurationd`, `ptp4l`) in a namespace; SIGTERM
+/// by PID on stop or drop.
+pub(crate) struct Daemon {
     child: Child,
     log: PathBuf,
 }
@@ -156,13 +159,22 @@ impl Daemon {
             crate::cni::GO_PLUGINS
         );
         std::fs::write(&cfg, text)?;
-        let log = node.dir.join("murmurationd.log");
+        let cfg = cfg.display().to_string();
+        Self::spawn(&node.netns.name, bin, &["--config", &cfg], node.dir.join("murmurationd.log"))
+    }
+
+    /// `bin args` in namespace `netns`, its output to `log`.
+    pub(crate) fn spawn(
+        netns: &str,
+        bin: &Path,
+        args: &[&str],
+        log: PathBuf,
+    ) -> anyhow::Result<Self> {
         let out = std::fs::File::create(&log)?;
         let child = Command::new("ip")
-            .args(["netns", "exec", &node.netns.name])
+            .args(["netns", "exec", netns])
             .arg(bin)
-            .arg("--config")
-            .arg(&cfg)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -172,15 +184,15 @@ impl Daemon {
     }
 
     /// `ip netns exec` execs the daemon, so the child's PID is the daemon's.
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Ok(pid) = i32::try_from(self.child.id()) {
             let pid = nix::unistd::Pid::from_raw(pid);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
@@ -202,8 +214,8 @@ const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
      application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /// One HTTP/1.0 GET on the node's loopback with `accept` (none: what `curl`
-/// and `promtool` send): status, body, time to last byte.
-fn get_as(path: &str, accept: Option<&str>) -> anyhow::Result<(Duration, String)> {
+/// and `promtool` send): time to last byte, body; an error unless 200.
+pub(crate) fn get_as(path: &str, accept: Option<&str>) -> anyhow::Result<(Duration, String)> {
     let start = Instant::now();
     let (status, body) = match accept {
         Some(accept) => http::http_get_accept(LISTEN, path, accept)?,
@@ -223,7 +235,7 @@ fn get(path: &str) -> anyhow::Result<(Duration, String)> {
 
 /// Polls `GET path` until `ready` accepts the body (the daemon starting, its
 /// inventory catching up), for at most a minute.
-fn poll(ns: &NetNs, path: &str, ready: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+pub(crate) fn poll(ns: &NetNs, path: &str, ready: impl Fn(&str) -> bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let last = ns.run(|| get(path))?;
@@ -246,7 +258,7 @@ fn wait_for_inventory(ns: &NetNs, attachments: usize) -> anyhow::Result<()> {
 }
 
 /// Memory of `pid` from `/proc`: (VmRSS, VmHWM) in MB.
-fn rss_mb(pid: u32) -> anyhow::Result<(f64, f64)> {
+pub(crate) fn rss_mb(pid: u32) -> anyhow::Result<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb = |key: &str| -> anyhow::Result<f64> {
         let line = status.lines().find(|l| l.starts_with(key)).context("no such field")?;
@@ -257,7 +269,7 @@ fn rss_mb(pid: u32) -> anyhow::Result<(f64, f64)> {
 }
 
 /// `n` timed GETs (after 5 untimed) of `path` with `accept`; the last body.
-fn timed(
+pub(crate) fn timed(
     ns: &NetNs,
     path: &str,
     accept: Option<&str>,

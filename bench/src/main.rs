@@ -10,6 +10,7 @@ mod datapath_vm;
 mod plot;
 mod report;
 mod stats;
+mod timing;
 mod topo;
 
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ enum Cmd {
     /// Scrape time and memory of murmurationd, idle and with many
     /// fast-path attachments (256 by default).
     Daemon(daemon::Args),
+    /// The PTP timing service: state change -> consumer latency,
+    /// CurrentState round trips against a same-listener baseline, and RSS,
+    /// with 100 O-RAN notification subscribers and real ptp4l.
+    Timing(timing::Args),
     /// Per-metric ratios between two JSON results; fails on regressions.
     Compare(compare::Args),
 }
@@ -77,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         },
         Cmd::DatapathVm(args) => datapath_vm::run(&args, cli.quick, &cli.out),
         Cmd::Daemon(args) => daemon::run(&args, cli.quick, &cli.out),
+        Cmd::Timing(args) => timing::run(&args, cli.quick, &cli.out),
         Cmd::Compare(args) => compare::run(&args),
     }
 }
