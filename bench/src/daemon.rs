@@ -269,7 +269,7 @@ pub(crate) fn rss_mb(pid: u32) -> anyhow::Result<(f64, f64)> {
 }
 
 /// `n` timed GETs (after 5 untimed) of `path` with `accept`; the last body.
-pub(crate) fn timed(
+fn timed(
     ns: &NetNs,
     path: &str,
     accept: Option<&str>,
