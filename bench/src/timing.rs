@@ -363,8 +363,13 @@ fn report(r: &Results, out: &Path) -> anyhow::Result<()> {
             ms(s.p999_us)
         )
     };
-    let mut md =
-        String::from("| request | n | p50 | p90 | p99 | p99.9 |\n|---|---|---|---|---|---|\n");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    let mut md = format!(
+        "Load average at the end (1, 5, 15 min): {load}. The baselines are taken in turn \
+         with CurrentState, so what else runs on the machine weighs on all three alike.\n\n\
+         | request | n | p50 | p90 | p99 | p99.9 |\n|---|---|---|---|---|---|\n"
+    );
     md += &row("lock-state CurrentState", &r.current_state);
     md += &row("baseline: v2 health", &r.api_health);
     md += &row("baseline: /healthz", &r.healthz);
@@ -403,7 +408,7 @@ fn report(r: &Results, out: &Path) -> anyhow::Result<()> {
     println!("{md}");
     std::fs::write(out.join("timing.md"), &md)?;
     let json = serde_json::json!({
-        "benchmark": "timing", "machine": crate::report::machine(), "results": r,
+        "benchmark": "timing", "machine": crate::report::machine(), "loadavg": load, "results": r,
         "ratios": {"current_state_over_api_health_p50": c.p50_us / h.p50_us,
                    "current_state_over_api_health_p99": c.p99_us / h.p99_us},
         "targets": {"change_to_consumer_p99_ms": CHANGE_P99_TARGET_MS,
