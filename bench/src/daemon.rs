@@ -24,7 +24,9 @@ use crate::cni::invoke_with_args;
 use crate::stats::{Summary, summarize};
 use crate::topo::{Netns, ip, ip_in, mount_bpffs, unmount_bpffs};
 
-const LISTEN: &str = "127.0.0.1:9479";
+/// The daemon's listener inside the node namespace (each benchmark's node
+/// is a namespace of its own, so they may share it).
+pub(crate) const LISTEN: &str = "127.0.0.1:9479";
 const NETWORK: &str = "bench-daemon";
 /// Uplinks the attachments are spread over: the fast path numbers the
 /// attachments of one uplink with 8-bit ids (at most 255 per uplink).
@@ -140,29 +142,14 @@ impl Drop for Node {
     }
 }
 
-/// `murmurationd` in a namespace; SIGTERM by PID on stop or drop.
+/// A long-running program (`murmurationd`, `ptp4l`) in a namespace; SIGTERM
+/// by PID on stop or drop.
 pub(crate) struct Daemon {
     child: Child,
     log: PathBuf,
 }
 
 impl Daemon {
-    /// `bin --config cfg` in namespace `ns`, its output in `log`.
-    pub(crate) fn spawn(bin: &Path, ns: &str, cfg: &Path, log: PathBuf) -> anyhow::Result<Self> {
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(bin)
-            .arg("--config")
-            .arg(cfg)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        Ok(Self { child, log })
-    }
-
     fn start(bin: &Path, node: &Node) -> anyhow::Result<Self> {
         let cfg = node.dir.join("murmurationd.toml");
         let text = format!(
@@ -172,11 +159,32 @@ impl Daemon {
             crate::cni::GO_PLUGINS
         );
         std::fs::write(&cfg, text)?;
-        Self::spawn(bin, &node.netns.name, &cfg, node.dir.join("murmurationd.log"))
+        let cfg = cfg.display().to_string();
+        Self::spawn(&node.netns.name, bin, &["--config", &cfg], node.dir.join("murmurationd.log"))
+    }
+
+    /// `bin args` in namespace `netns`, its output to `log`.
+    pub(crate) fn spawn(
+        netns: &str,
+        bin: &Path,
+        args: &[&str],
+        log: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", netns])
+            .arg(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(Self { child, log })
     }
 
     /// `ip netns exec` execs the daemon, so the child's PID is the daemon's.
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
@@ -206,8 +214,8 @@ const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
      application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /// One HTTP/1.0 GET on the node's loopback with `accept` (none: what `curl`
-/// and `promtool` send): status, body, time to last byte.
-fn get_as(path: &str, accept: Option<&str>) -> anyhow::Result<(Duration, String)> {
+/// and `promtool` send): time to last byte, body; an error unless 200.
+pub(crate) fn get_as(path: &str, accept: Option<&str>) -> anyhow::Result<(Duration, String)> {
     let start = Instant::now();
     let (status, body) = match accept {
         Some(accept) => http::http_get_accept(LISTEN, path, accept)?,
@@ -227,7 +235,7 @@ fn get(path: &str) -> anyhow::Result<(Duration, String)> {
 
 /// Polls `GET path` until `ready` accepts the body (the daemon starting, its
 /// inventory catching up), for at most a minute.
-fn poll(ns: &NetNs, path: &str, ready: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+pub(crate) fn poll(ns: &NetNs, path: &str, ready: impl Fn(&str) -> bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let last = ns.run(|| get(path))?;
@@ -250,7 +258,7 @@ fn wait_for_inventory(ns: &NetNs, attachments: usize) -> anyhow::Result<()> {
 }
 
 /// Memory of `pid` from `/proc`: (VmRSS, VmHWM) in MB.
-fn rss_mb(pid: u32) -> anyhow::Result<(f64, f64)> {
+pub(crate) fn rss_mb(pid: u32) -> anyhow::Result<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb = |key: &str| -> anyhow::Result<f64> {
         let line = status.lines().find(|l| l.starts_with(key)).context("no such field")?;

@@ -61,7 +61,9 @@ pub fn run(args: &Args, quick: bool, out: &Path) -> anyhow::Result<()> {
     let node = Node::create()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut kubelet = rt.block_on(async { TestKubelet::start(&node.kubelet_dir()) })?;
-    let mut daemon = Daemon::spawn(&bin, &node.netns.name, &node.config()?, node.dir.join("log"))?;
+    let cfg = node.config()?.display().to_string();
+    let mut daemon =
+        Daemon::spawn(&node.netns.name, &bin, &["--config", &cfg], node.dir.join("log"))?;
     let measured = rt.block_on(measure(&mut kubelet, &node, calls, flips));
     // The client's connections to the plugin close only while the runtime
     // runs: the daemon's gRPC server waits for them to drain on SIGTERM.

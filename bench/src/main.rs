@@ -11,6 +11,7 @@ mod devplugin;
 mod plot;
 mod report;
 mod stats;
+mod timing;
 mod topo;
 
 use std::path::PathBuf;
@@ -49,6 +50,10 @@ enum Cmd {
     /// Allocate and ListAndWatch latency of murmurationd's kubelet device
     /// plugin (release daemon, fake sysfs tree, this program as the kubelet).
     Devplugin(devplugin::Args),
+    /// The PTP timing service: state change -> consumer latency,
+    /// CurrentState round trips against a same-listener baseline, and RSS,
+    /// with 100 O-RAN notification subscribers and real ptp4l.
+    Timing(timing::Args),
     /// Per-metric ratios between two JSON results; fails on regressions.
     Compare(compare::Args),
 }
@@ -82,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::DatapathVm(args) => datapath_vm::run(&args, cli.quick, &cli.out),
         Cmd::Daemon(args) => daemon::run(&args, cli.quick, &cli.out),
         Cmd::Devplugin(args) => devplugin::run(&args, cli.quick, &cli.out),
+        Cmd::Timing(args) => timing::run(&args, cli.quick, &cli.out),
         Cmd::Compare(args) => compare::run(&args),
     }
 }

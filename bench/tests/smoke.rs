@@ -152,6 +152,30 @@ fn daemon_quick_run_writes_results() {
     assert_svg(&out.path().join("daemon-scrape-p50.svg"));
 }
 
+#[test]
+#[ignore = "privileged: needs root, network namespaces and Debian's linuxptp (run by cargo xtask test)"]
+fn timing_quick_run_writes_results() {
+    assert_root();
+    let out = tempfile::tempdir().expect("tempdir");
+    let daemon = plugin().with_file_name("murmurationd");
+    assert!(daemon.is_file(), "{} missing: build the workspace first", daemon.display());
+    let daemon = daemon.to_str().expect("utf-8");
+    let args = ["--subscriptions", "5", "--gets", "20", "--daemon", daemon];
+    run(out.path(), &[&["timing"][..], &args].concat());
+    let doc = json(&out.path().join("timing.json"));
+    let r = &doc["results"];
+    assert_eq!(r["subscriptions"], 5, "{doc}");
+    for s in ["current_state", "api_health", "healthz"] {
+        assert_eq!(r[s]["n"], 20, "{s}: {doc}");
+    }
+    assert_eq!(r["deliveries"], 10, "HOLDOVER and FREERUN at each subscriber: {doc}");
+    assert_eq!(r["change_to_consumer"]["n"], 10, "{doc}");
+    assert!(r["rss_after_mb"].as_f64().expect("number") > 0.0, "{doc}");
+    assert!(doc["ratios"]["current_state_over_api_health_p99"].as_f64().is_some(), "{doc}");
+    let md = std::fs::read_to_string(out.path().join("timing.md")).expect("md");
+    assert!(md.contains("| lock-state CurrentState | 20 |"), "{md}");
+}
+
 /// Both generators measured, one of them used.
 fn assert_generator_choice(c: &serde_json::Value) {
     let used = c["used"].as_str().expect("used");

@@ -21,7 +21,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let bench = plugin.with_file_name("murmuration-bench");
     let out = Path::new("docs/bench");
     std::fs::create_dir_all(out)?;
-    for sub in ["cni", "datapath", "daemon", "devplugin"] {
+    for sub in ["cni", "datapath", "daemon", "devplugin", "timing"] {
         let mut cmd = Command::new(&bench);
         if args.quick {
             cmd.arg("--quick");

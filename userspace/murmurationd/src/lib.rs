@@ -78,6 +78,8 @@ pub struct Shared {
     pub notify: OnceLock<Arc<notify::Hub>>,
     /// Each PHC's last offset to the system clock (ns) and when it was measured.
     phc_offsets: RwLock<HashMap<String, (f64, std::time::Instant)>>,
+    /// Each supervised phc2sys's last update of the system clock, by instance.
+    phc2sys: RwLock<HashMap<String, (linuxptp::phc2sys::Update, std::time::Instant)>>,
 }
 
 impl Shared {
@@ -94,6 +96,7 @@ impl Shared {
             stale_watched: AtomicUsize::new(0),
             notify: OnceLock::new(),
             phc_offsets: RwLock::new(HashMap::new()),
+            phc2sys: RwLock::new(HashMap::new()),
         }
     }
 
@@ -138,6 +141,21 @@ impl Shared {
     pub fn phc_offset(&self, clock: &str, max_age: std::time::Duration) -> Option<f64> {
         let m = self.phc_offsets.read().unwrap_or_else(PoisonError::into_inner);
         m.get(clock).filter(|(_, at)| at.elapsed() <= max_age).map(|(o, _)| *o)
+    }
+
+    pub(crate) fn set_phc2sys(&self, instance: &str, u: linuxptp::phc2sys::Update) {
+        let mut m = self.phc2sys.write().unwrap_or_else(PoisonError::into_inner);
+        m.insert(instance.to_owned(), (u, std::time::Instant::now()));
+    }
+
+    /// `instance`'s phc2sys's last update of the system clock if it came within `max_age`.
+    pub fn phc2sys(
+        &self,
+        instance: &str,
+        max_age: std::time::Duration,
+    ) -> Option<linuxptp::phc2sys::Update> {
+        let m = self.phc2sys.read().unwrap_or_else(PoisonError::into_inner);
+        m.get(instance).filter(|(_, at)| at.elapsed() <= max_age).map(|(u, _)| u.clone())
     }
 
     pub fn stale_watched(&self) -> usize {

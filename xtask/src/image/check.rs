@@ -49,6 +49,14 @@ fn check(podman: &Podman, built: &Built) -> Result<()> {
 
     replaces_a_different_build(podman, host.path(), &plugin)?;
     eprintln!("image: installer checks passed");
+    for program in ["ptp4l", "phc2sys", "ts2phc"] {
+        let version = run_in_image(podman, &[program, "-v"])?;
+        ensure!(
+            version.trim().starts_with(|c: char| c.is_ascii_digit()),
+            "{program} -v: {version}"
+        );
+    }
+    eprintln!("image: linuxptp runs from PATH");
     Ok(())
 }
 
@@ -76,19 +84,30 @@ fn replaces_a_different_build(podman: &Podman, host: &Path, plugin: &[u8]) -> Re
 
 /// The init container: the installer as entry point, the host dir mounted.
 fn install(podman: &Podman, host: &Path) -> Result<String> {
+    let volume = format!("{}:/host/opt/cni/bin", host.display());
+    run_with(podman, &["--volume", &volume, "--entrypoint", INSTALLER, IMAGE])
+}
+
+/// `command` (its first word looked up on the image's PATH) in the image.
+fn run_in_image(podman: &Podman, command: &[&str]) -> Result<String> {
+    let entry = ["--entrypoint", command[0], IMAGE];
+    run_with(podman, &[&entry[..], &command[1..]].concat())
+}
+
+/// `podman run` with `args` after the common options: stdout; an error
+/// unless it succeeds.
+fn run_with(podman: &Podman, args: &[&str]) -> Result<String> {
     let mut run = podman.command();
     run.args(["run", "--rm", "--pull=never", "--network", "none"])
         // Podman raises these limits by default, which needs CAP_SYS_RESOURCE
         // (a CI container may not have it); the installer needs few.
         .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"])
-        .arg("--volume")
-        .arg(format!("{}:/host/opt/cni/bin", host.display()))
-        .args(["--entrypoint", INSTALLER, IMAGE]);
+        .args(args);
     eprintln!("$ {}", sh::display(&run));
     let output = sh::run_with_input(&mut run, b"", RUN_LIMIT)?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     eprint!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    ensure!(output.status.success(), "the installer container failed ({})", output.status);
+    ensure!(output.status.success(), "the container failed ({})", output.status);
     Ok(stdout)
 }
 

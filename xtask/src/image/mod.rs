@@ -75,9 +75,49 @@ fn prepare_context(context: &Path, binaries: &[PathBuf]) -> Result<()> {
     for (name, path) in BINARIES.iter().zip(binaries) {
         fs::copy(path, bin.join(name)).with_context(|| format!("copying {}", path.display()))?;
     }
+    copy_linuxptp(&context.join("linuxptp"))?;
     let containerfile = sh::workspace_root().join("deploy/image/Containerfile");
     fs::copy(&containerfile, context.join("Containerfile"))?;
     Ok(())
+}
+
+/// linuxptp's programs the daemon supervises, from the build machine's
+/// Debian package (`cargo xtask setup` installs it).
+const LINUXPTP: [&str; 4] =
+    ["/usr/sbin/ptp4l", "/usr/sbin/phc2sys", "/usr/sbin/ts2phc", "/usr/sbin/pmc"];
+
+/// Copies [`LINUXPTP`] and the shared libraries `ldd` names for them (glibc,
+/// libm, the loader) under `root`, at their paths: the image is `FROM
+/// scratch`, and these are the only dynamically linked programs in it.
+fn copy_linuxptp(root: &Path) -> Result<()> {
+    let mut files: Vec<PathBuf> = LINUXPTP.iter().map(PathBuf::from).collect();
+    for program in LINUXPTP {
+        let out = std::process::Command::new("ldd")
+            .arg(program)
+            .output()
+            .with_context(|| format!("ldd {program} (is linuxptp installed? cargo xtask setup)"))?;
+        anyhow::ensure!(out.status.success(), "ldd {program} failed: is linuxptp installed?");
+        files.extend(libraries(&String::from_utf8_lossy(&out.stdout)));
+    }
+    for file in files {
+        let to = root.join(file.strip_prefix("/")?);
+        fs::create_dir_all(to.parent().context("a file has a directory")?)?;
+        fs::copy(&file, &to).with_context(|| format!("copying {}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// The absolute library paths in `ldd` output (`libc.so.6 => /lib/... (0x..)`,
+/// `/lib64/ld-linux-x86-64.so.2 (0x..)`); the vDSO has none.
+fn libraries(ldd: &str) -> Vec<PathBuf> {
+    ldd.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = l.split_once("=> ").map_or(l, |(_, p)| p);
+            let path = path.split_whitespace().next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
 }
 
 fn build_image(podman: &podman::Podman, context: &Path, archive: &Path) -> Result<()> {
@@ -92,4 +132,26 @@ fn build_image(podman: &podman::Podman, context: &Path, archive: &Path) -> Resul
     sh::run(&mut save)?;
     fs::rename(&temp, archive)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libraries_from_ldd_output() {
+        let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+            \tlibm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x00007f57)\n\
+            \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f57)\n\
+            \t/lib64/ld-linux-x86-64.so.2 (0x00007f57)\n";
+        assert_eq!(
+            libraries(out),
+            [
+                "/lib/x86_64-linux-gnu/libm.so.6",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2"
+            ]
+            .map(PathBuf::from)
+        );
+    }
 }

@@ -5,6 +5,7 @@
 //! the sync-state file for the plugin's `requirePtpLock` ([`write_state`]).
 
 pub mod backoff;
+pub mod phc2sys;
 pub mod render;
 pub mod supervise;
 mod sys;

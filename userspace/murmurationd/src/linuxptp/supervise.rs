@@ -15,7 +15,8 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use super::render::Rendered;
+use super::phc2sys::Update;
+use super::render::{Program, Rendered};
 use crate::Shared;
 use crate::metrics::linuxptp::LinuxPtpMetrics;
 
@@ -66,7 +67,7 @@ pub async fn run(shared: Arc<Shared>, mut spec: Spec, cancel: CancellationToken)
     m.restarts.get_or_create(&labels).inc_by(0);
     loop {
         let started = Instant::now();
-        let code = match start(&spec) {
+        let code = match start(&shared, &spec) {
             Ok(child) => {
                 let pid = child.id().unwrap_or(0);
                 tracing::info!(instance = %spec.instance, program, pid, "linuxptp started");
@@ -107,7 +108,7 @@ fn exit_code(status: ExitStatus) -> i64 {
     }
 }
 
-fn start(spec: &Spec) -> Result<Child, StartError> {
+fn start(shared: &Arc<Shared>, spec: &Spec) -> Result<Child, StartError> {
     let r = &spec.rendered;
     if let Some(dir) = r.config_path.parent() {
         std::fs::DirBuilder::new()
@@ -138,20 +139,34 @@ fn start(spec: &Spec) -> Result<Child, StartError> {
     let mut child =
         cmd.spawn().map_err(|source| StartError::Spawn { binary: r.binary.clone(), source })?;
     let (inst, prog) = (spec.instance.clone(), r.program.as_str());
+    // phc2sys's updates of the system clock feed os-clock-sync-state.
+    let view = (r.program == Program::Phc2sys).then(|| shared.clone());
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(forward(out, inst.clone(), prog, false));
+        tokio::spawn(forward(out, inst.clone(), prog, false, view));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(forward(err, inst, prog, true));
+        tokio::spawn(forward(err, inst, prog, true, None));
     }
     Ok(child)
 }
 
 /// The program's output, one event per line: stdout (linuxptp's notices
-/// and summaries) at debug, stderr (its errors) at warn.
-async fn forward(pipe: impl AsyncRead + Unpin, instance: String, program: &'static str, err: bool) {
+/// and summaries) at debug, stderr (its errors) at warn. With `view`,
+/// phc2sys's updates of the system clock are recorded there.
+async fn forward(
+    pipe: impl AsyncRead + Unpin,
+    instance: String,
+    program: &'static str,
+    err: bool,
+    view: Option<Arc<Shared>>,
+) {
     let mut lines = BufReader::new(pipe).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(s) = &view
+            && let Some(u) = Update::parse(&line).filter(Update::is_realtime)
+        {
+            s.set_phc2sys(&instance, u);
+        }
         if err {
             tracing::warn!(target: "murmurationd::linuxptp::output", instance = %instance, program, "{line}");
         } else {
@@ -188,4 +203,28 @@ async fn stop(mut child: Child, timeout: Duration) {
     }
     tracing::warn!(pid, ?timeout, "linuxptp ignored SIGTERM; killing it");
     let _ = child.kill().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    /// phc2sys's output, as its supervisor reads it, updates the instance's
+    /// view of the system clock with the last update of CLOCK_REALTIME.
+    #[tokio::test]
+    async fn phc2sys_output_records_the_system_clocks_updates() {
+        let cfg = Config::parse("", Path::new("t.toml")).expect("valid");
+        let shared = Arc::new(Shared::new(cfg));
+        let out: &[u8] = b"phc2sys[10.0]: selecting CLOCK_REALTIME for synchronization\n\
+            phc2sys[11.0]: CLOCK_REALTIME eth1 offset 4211 s0 freq +0 delay 500\n\
+            phc2sys[12.0]: CLOCK_REALTIME eth1 offset -17 s2 freq -3012 delay 498\n\
+            phc2sys[12.0]: eth2 eth1 offset 900 s0 freq +0 delay 700\n";
+        forward(out, "ran0".to_owned(), "phc2sys", false, Some(shared.clone())).await;
+        let u = shared.phc2sys("ran0", Duration::from_secs(60)).expect("an update");
+        assert_eq!((u.offset_ns, u.servo), (-17, super::super::phc2sys::Servo::Locked));
+        assert_eq!(u.source, "eth1");
+    }
 }

@@ -100,6 +100,61 @@ fn os_clock_error(shared: &Shared, cfg: &PtpConfig) -> Option<f64> {
     Some(offset - cfg.os_clock_offset_seconds * 1e9)
 }
 
+/// Where os-clock-sync-state comes from: the first `[[linuxptp.instance]]`
+/// whose phc2sys steers the system clock (`realtime = true`), else the
+/// daemon's own reading of `os_clock_phc`, else nothing (FREERUN).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum OsClockSource {
+    /// The instance whose phc2sys reports its updates.
+    Phc2sys(String),
+    /// The PHC the `[phc]` task measures.
+    Phc(String),
+    None,
+}
+
+impl OsClockSource {
+    fn of(shared: &Shared) -> Self {
+        let supervised = shared
+            .config
+            .linuxptp
+            .instances
+            .iter()
+            .find(|i| i.phc2sys.as_ref().is_some_and(|p| p.realtime));
+        match (supervised, &shared.config.ptp.os_clock_phc) {
+            (Some(i), _) => Self::Phc2sys(i.name.clone()),
+            (None, Some(phc)) => Self::Phc(phc.clone()),
+            (None, None) => Self::None,
+        }
+    }
+}
+
+/// phc2sys updates the system clock once a second by default: an update
+/// older than this (or three polls) means phc2sys is not steering it.
+const PHC2SYS_FRESH: Duration = Duration::from_secs(3);
+
+/// The system clock's offset (ns) from `source`, and whether it counts
+/// towards LOCKED: phc2sys's last fresh update with its servo locked (s2,
+/// s3) and |offset| within the threshold; or the daemon's PHC reading
+/// within the threshold.
+fn os_clock_reading(shared: &Shared, source: &OsClockSource) -> (Option<f64>, bool) {
+    let cfg = &shared.config.ptp;
+    let threshold = cfg.os_clock_threshold_ns;
+    match source {
+        OsClockSource::Phc2sys(instance) => {
+            let fresh = PHC2SYS_FRESH.max(cfg.poll_seconds.get() * 3);
+            let update = shared.phc2sys(instance, fresh);
+            let good = update.as_ref().is_some_and(|u| u.good(threshold));
+            (update.map(|u| u.offset_ns as f64), good)
+        }
+        OsClockSource::Phc(_) => {
+            let error = os_clock_error(shared, cfg);
+            (error, error.is_some_and(|e| e.abs() <= threshold as f64))
+        }
+        OsClockSource::None => (None, false),
+    }
+}
+
 /// Polls every configured ptp4l instance (one task each) until `cancel`.
 pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let node = Arc::new(std::sync::Mutex::new(NodeClock::new(&shared.config.ptp)));
@@ -126,12 +181,12 @@ impl NodeClock {
 
     /// Steps the OS clock state and hands the node's view to the API.
     fn refresh(&mut self, shared: &Shared) {
-        let cfg = &shared.config.ptp;
-        let error = os_clock_error(shared, cfg);
-        let good = error.is_some_and(|e| e.abs() <= cfg.os_clock_threshold_ns as f64);
+        let source = OsClockSource::of(shared);
+        let (offset_ns, good) = os_clock_reading(shared, &source);
         let os = OsClock {
             sync_state: self.os_clock.step(self.started.elapsed(), good),
-            offset_ns: error,
+            offset_ns,
+            source,
         };
         for st in SyncState::ALL {
             let labels = vec![("state", Lv::from(st.as_str().to_owned()))];
@@ -146,12 +201,14 @@ impl NodeClock {
     }
 }
 
-/// The system clock's state against `os_clock_phc`.
+/// The system clock's state, from phc2sys's view or the daemon's own PHC reading.
 #[derive(Debug, Clone, Serialize)]
 pub struct OsClock {
     pub sync_state: SyncState,
-    /// PHC minus system clock minus the expected offset (ns).
+    /// phc2sys: the system clock minus the PHC (ns), as phc2sys printed it;
+    /// PHC: PHC minus system clock minus the expected offset (ns).
     pub offset_ns: Option<f64>,
+    pub source: OsClockSource,
 }
 
 /// The node's view for the notification API: lock-state is the least
@@ -260,5 +317,65 @@ fn publish(shared: &Shared, instance: &str, before: &Status, s: &Status) {
     for st in SyncState::ALL {
         let labels = vec![i(), ("state", Lv::from(st.as_str().to_owned()))];
         m.ptp_sync_state.get_or_create(&labels).set(i64::from(s.sync_state == Some(st)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::linuxptp::phc2sys::Update;
+
+    fn shared(text: &str) -> Shared {
+        Shared::new(Config::parse(text, Path::new("t.toml")).expect("valid"))
+    }
+
+    const SUPERVISED: &str = "[ptp]\nos_clock_phc = \"/dev/ptp0\"\nos_clock_threshold_ns = 100\n\
+        [linuxptp]\nrun_dir = \"/run/t\"\n[[linuxptp.instance]]\nname = \"ran0\"\n\
+        interface = \"eth1\"\n[linuxptp.instance.phc2sys]\nrealtime = true\n";
+
+    fn update(line: &str) -> Update {
+        Update::parse(line).expect("an update line")
+    }
+
+    #[test]
+    fn phc2sys_steering_the_system_clock_is_the_source_over_the_phc_reading() {
+        let s = shared(SUPERVISED);
+        let source = OsClockSource::of(&s);
+        assert_eq!(source, OsClockSource::Phc2sys("ran0".to_owned()));
+        assert_eq!(os_clock_reading(&s, &source), (None, false), "no update yet");
+        s.set_phc_offset("/dev/ptp0".to_owned(), 37e9);
+        assert_eq!(os_clock_reading(&s, &source), (None, false), "the PHC reading is not used");
+        s.set_phc2sys("ran0", update("phc2sys[1.2]: CLOCK_REALTIME eth1 offset -99 s2 freq +3"));
+        assert_eq!(os_clock_reading(&s, &source), (Some(-99.0), true));
+        s.set_phc2sys("ran0", update("phc2sys[2.2]: CLOCK_REALTIME eth1 offset 101 s2 freq +3"));
+        assert_eq!(os_clock_reading(&s, &source), (Some(101.0), false), "over the threshold");
+        s.set_phc2sys("ran0", update("phc2sys[3.2]: CLOCK_REALTIME eth1 offset 5 s1 freq +3"));
+        assert_eq!(os_clock_reading(&s, &source), (Some(5.0), false), "servo not locked");
+        s.set_phc2sys("other", update("phc2sys[4.2]: CLOCK_REALTIME eth2 offset 0 s2 freq +3"));
+        assert_eq!(os_clock_reading(&s, &source), (Some(5.0), false), "another instance's");
+    }
+
+    #[test]
+    fn without_phc2sys_on_the_system_clock_the_daemons_phc_reading_counts() {
+        let not_realtime = SUPERVISED.replace("realtime = true", "realtime = false");
+        let s = shared(&not_realtime);
+        let source = OsClockSource::of(&s);
+        assert_eq!(source, OsClockSource::Phc("/dev/ptp0".to_owned()));
+        s.set_phc2sys("ran0", update("phc2sys[1.2]: CLOCK_REALTIME eth1 offset 0 s2 freq +3"));
+        s.set_phc_offset("/dev/ptp0".to_owned(), 37e9 + 50.0);
+        assert_eq!(os_clock_reading(&s, &source), (Some(50.0), true));
+        s.set_phc_offset("/dev/ptp0".to_owned(), 37e9 - 150.0);
+        assert_eq!(os_clock_reading(&s, &source), (Some(-150.0), false));
+
+        let s = shared("");
+        assert_eq!(OsClockSource::of(&s), OsClockSource::None);
+        assert_eq!(os_clock_reading(&s, &OsClockSource::None), (None, false));
+        let json = serde_json::to_value(OsClockSource::Phc2sys("ran0".to_owned())).expect("json");
+        assert_eq!(json, serde_json::json!({"kind": "phc2sys", "name": "ran0"}));
+        let json = serde_json::to_value(OsClockSource::None).expect("json");
+        assert_eq!(json, serde_json::json!({"kind": "none"}));
     }
 }
