@@ -8,6 +8,7 @@
 //! unless the entry says `force = true`.
 
 pub mod drift;
+pub mod drift_vlan;
 pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
