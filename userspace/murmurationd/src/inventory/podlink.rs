@@ -28,7 +28,7 @@ pub struct Query {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PodLink {
-    Found(LinkView),
+    Found(Box<LinkView>),
     /// The namespace is there, the link is not.
     Missing,
     /// The namespace path no longer exists.
@@ -45,9 +45,10 @@ fn read_one(q: &Query) -> PodLink {
         Err(e) => return PodLink::Failed(crate::chain(&e)),
     };
     match ns.run(|| Netlink::open().and_then(|mut nl| dump(&mut nl))) {
-        Ok(Ok(links)) => {
-            links.into_iter().find(|l| l.name == q.ifname).map_or(PodLink::Missing, PodLink::Found)
-        }
+        Ok(Ok(links)) => links
+            .into_iter()
+            .find(|l| l.name == q.ifname)
+            .map_or(PodLink::Missing, |l| PodLink::Found(Box::new(l))),
         Ok(Err(e)) => PodLink::Failed(crate::chain(&e)),
         Err(e) => PodLink::Failed(crate::chain(&e)),
     }

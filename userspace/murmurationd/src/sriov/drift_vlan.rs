@@ -138,7 +138,8 @@ mod tests {
 
     #[test]
     fn each_vlan_field_that_differs_is_named() {
-        let cases: [(&str, fn(&mut LinkView)); 5] = [
+        type Case = (&'static str, fn(&mut LinkView));
+        let cases: [Case; 5] = [
             ("vlan", |l| l.vlan_id = Some(301)),
             ("vlan_proto", |l| l.vlan_proto = Some("802.1ad".into())),
             ("master", |l| l.link = Some(5)),
