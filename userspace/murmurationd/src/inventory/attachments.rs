@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use murmuration_core::cni::config::Mode;
+use murmuration_core::cni::config::{Mode, NetConf};
 use murmuration_core::state::{DatapathRecord, Record, Store};
 use murmuration_core::sysfs::Sysfs;
 use serde::Serialize;
 
 use super::links::{Counters, LinkView};
 use super::liveness::{Evidence, HostSide, Liveness, NetnsPath, liveness};
+use super::podlink::{self, PodLink};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttachmentView {
@@ -39,6 +40,8 @@ pub struct AttachmentView {
     pub created_unix: u64,
     /// The VF an sriov attachment holds.
     pub vf: Option<AttachedVf>,
+    /// A vlan attachment's subinterface.
+    pub vlan: Option<AttachedVlan>,
 }
 
 /// An sriov attachment's VF: where its PF-side counters are found.
@@ -48,6 +51,52 @@ pub struct AttachedVf {
     pub index: u32,
     pub pci: String,
     pub numa_node: Option<u32>,
+}
+
+/// A vlan attachment's subinterface: its parent and id as recorded, and its
+/// counters read in the pod's namespace (`None` until read, or when the
+/// namespace could not be read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachedVlan {
+    pub master: String,
+    pub id: u16,
+    pub stats: Option<Counters>,
+}
+
+/// The parent and id a completed vlan attachment of this boot was created with.
+pub fn vlan_of(rec: &Record) -> Option<(String, u16)> {
+    if rec.mode != Mode::Vlan || rec.result.is_none() || rec.from_earlier_boot() {
+        return None;
+    }
+    let conf = NetConf::parse(rec.config.get().as_bytes()).ok()?;
+    Some((conf.master?.to_string(), conf.props.vlan?.get()))
+}
+
+/// Fills in the counters of every vlan attachment whose namespace is there,
+/// read in the pod namespaces within [`podlink::TIMEOUT`].
+pub fn read_vlan_counters(views: &mut [AttachmentView]) {
+    let mut targets: Vec<(&mut AttachedVlan, podlink::Query)> = views
+        .iter_mut()
+        .filter(|a| a.netns_present == Some(true))
+        .filter_map(|a| {
+            let q = podlink::Query { netns: a.netns.clone()?.into(), ifname: a.ifname.clone() };
+            Some((a.vlan.as_mut()?, q))
+        })
+        .collect();
+    let queries: Vec<podlink::Query> = targets.iter().map(|(_, q)| q.clone()).collect();
+    let found = podlink::read_all(&queries, podlink::TIMEOUT);
+    for ((vlan, q), link) in targets.iter_mut().zip(found) {
+        match link {
+            PodLink::Found(l) => vlan.stats = Some(l.stats),
+            PodLink::Missing | PodLink::Gone => {}
+            PodLink::TimedOut => {
+                tracing::warn!(netns = %q.netns.display(), "pod namespace did not answer in time")
+            }
+            PodLink::Failed(e) => {
+                tracing::debug!(netns = %q.netns.display(), error = %e, "pod namespace not read")
+            }
+        }
+    }
 }
 
 pub fn key(rec: &Record) -> String {
@@ -112,6 +161,7 @@ pub fn view(rec: &Record, links: &HashMap<&str, &LinkView>) -> AttachmentView {
             pci: v.pci.clone(),
             numa_node: Sysfs::default().numa_node(&v.pci),
         }),
+        vlan: vlan_of(rec).map(|(master, id)| AttachedVlan { master, id, stats: None }),
     }
 }
 

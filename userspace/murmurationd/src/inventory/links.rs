@@ -5,7 +5,7 @@ use murmuration_core::netlink::{Netlink, NetlinkError};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
     InfoData, InfoVlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
-    LinkVfInfo, LinkXdp, VfInfo, VfLinkState, VfStats,
+    LinkVfInfo, LinkXdp, VfInfo, VfLinkState, VfStats, VlanProtocol,
 };
 use serde::Serialize;
 
@@ -48,6 +48,8 @@ pub struct LinkView {
     /// The lower device (VLAN parent, veth peer index in its namespace).
     pub link: Option<u32>,
     pub vlan_id: Option<u16>,
+    /// `802.1q` or `802.1ad` (a VLAN's protocol, as the plugin's config spells it).
+    pub vlan_proto: Option<String>,
     /// XDP program attached to the link.
     pub xdp_prog_id: Option<u32>,
     pub num_vfs: Option<u32>,
@@ -112,13 +114,24 @@ fn decode_info(infos: &[LinkInfo], v: &mut LinkView) {
         match i {
             LinkInfo::Kind(k) => v.kind = Some(k.to_string()),
             LinkInfo::Data(InfoData::Vlan(d)) => {
-                v.vlan_id = d.iter().find_map(|x| match x {
-                    InfoVlan::Id(id) => Some(*id),
-                    _ => None,
-                });
+                for x in d {
+                    match x {
+                        InfoVlan::Id(id) => v.vlan_id = Some(*id),
+                        InfoVlan::Protocol(p) => v.vlan_proto = Some(vlan_proto_name(*p).into()),
+                        _ => {}
+                    }
+                }
             }
             _ => {}
         }
+    }
+}
+
+fn vlan_proto_name(p: VlanProtocol) -> &'static str {
+    match p {
+        VlanProtocol::Ieee8021Q => "802.1q",
+        VlanProtocol::Ieee8021Ad => "802.1ad",
+        _ => "other",
     }
 }
 

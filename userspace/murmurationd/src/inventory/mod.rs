@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod events;
 pub mod links;
 pub mod liveness;
+pub mod podlink;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -29,7 +30,8 @@ impl Snapshot {
     /// Reads links over `nl` and records from `store`.
     pub fn read(nl: &mut Netlink, store: &Store) -> Result<Self, NetlinkError> {
         let links = links::dump(nl)?;
-        let (attachments, unreadable_records) = attachments::read(store, &links);
+        let (mut attachments, unreadable_records) = attachments::read(store, &links);
+        attachments::read_vlan_counters(&mut attachments);
         Ok(Self { updated_unix_ms: crate::unix_ms(), links, attachments, unreadable_records })
     }
 }

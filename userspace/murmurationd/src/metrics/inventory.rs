@@ -95,7 +95,42 @@ fn attachments(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt
         &rows,
         &COUNTERS,
     )?;
-    attachment_vfs(s, enc)
+    attachment_vfs(s, enc)?;
+    attachment_vlans(s, enc)
+}
+
+/// The counters of every vlan attachment's subinterface, read in the pod's
+/// namespace, labelled with the attachment, the parent and the VLAN id.
+fn attachment_vlans(s: &Snapshot, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let found: Vec<_> = s
+        .attachments
+        .iter()
+        .filter_map(|a| {
+            let v = a.vlan.as_ref()?;
+            Some((a, v, v.id.to_string(), v.stats.as_ref()?))
+        })
+        .collect();
+    let rows: Vec<Row<'_>> = found
+        .iter()
+        .map(|(a, v, id, stats)| {
+            let labels = vec![
+                ("network", Lv(a.network.as_str())),
+                ("pod_namespace", Lv(a.pod_namespace.as_deref().unwrap_or(""))),
+                ("pod_name", Lv(a.pod_name.as_deref().unwrap_or(""))),
+                ("ifname", Lv(a.ifname.as_str())),
+                ("master", Lv(v.master.as_str())),
+                ("vlan", Lv(id.as_str())),
+            ];
+            (labels, *stats)
+        })
+        .collect();
+    counter_rows(
+        enc,
+        "murmuration_attachment_vlan",
+        "VLAN attachment's subinterface, read in the pod's namespace",
+        &rows,
+        &COUNTERS,
+    )
 }
 
 /// The PF-reported counters of every sriov attachment's VF, labelled with
@@ -237,6 +272,7 @@ mod tests {
             host_stats: None,
             datapath: None,
             created_unix: 0,
+            vlan: None,
         });
         inv.set(snap);
         let mut r = Registry::default();

@@ -79,6 +79,7 @@ pub struct Metrics {
     pub sriov_changes: Family<Labels, Counter>,
     pub sriov_refused: Family<Labels, Counter>,
     pub sriov_passes: Family<Labels, Counter>,
+    pub sriov_appeared: Family<Labels, Counter>,
     pub attachment_drift: Family<Labels, Gauge>,
     pub linuxptp: linuxptp::LinuxPtpMetrics,
     pub device_plugin: device_plugin::DevicePluginMetrics,
@@ -125,6 +126,7 @@ impl Metrics {
             sriov_changes: Family::default(),
             sriov_refused: Family::default(),
             sriov_passes: Family::default(),
+            sriov_appeared: Family::default(),
             attachment_drift: Family::default(),
             linuxptp: linuxptp::LinuxPtpMetrics::default(),
             device_plugin: device_plugin::DevicePluginMetrics::default(),
@@ -222,6 +224,11 @@ impl Metrics {
             "murmurationd_sriov_passes",
             "Provisioning passes over a PF, by result (ok, error)",
             self.sriov_passes.clone(),
+        );
+        r.register(
+            "murmurationd_sriov_pf_appearances",
+            "Times a configured PF (re)appeared and its plan was re-applied, by PF",
+            self.sriov_appeared.clone(),
         );
         r.register(
             "murmuration_attachment_drift",

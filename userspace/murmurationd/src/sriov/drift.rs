@@ -4,7 +4,8 @@
 //! `attach::sriov::changes`). A drifted field is exported as
 //! `murmuration_attachment_drift{...,field}` = 1, logged once when it
 //! starts and once when it ends, and with `repair = true` set back under
-//! the attachment's lock.
+//! the attachment's lock. `vlan` attachments are compared in the pod's
+//! namespace (see [`super::drift_vlan`]), never repaired.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ pub fn wanted(rec: &Record) -> Option<Vec<VfChange>> {
     Some(changes(&conf.props, mac, &vf.original))
 }
 
-fn key(rec: &Record, field: &'static str) -> DriftKey {
+pub(super) fn key(rec: &Record, field: &'static str) -> DriftKey {
     (
         rec.network.clone(),
         rec.pod.namespace.clone().unwrap_or_default(),
@@ -142,8 +143,9 @@ fn round(shared: &Shared, store: &Store, before: &BTreeSet<DriftKey>) -> BTreeSe
     };
     let (records, _) = store.list();
     let repair = shared.config.drift.repair;
-    let now: BTreeSet<DriftKey> =
+    let mut now: BTreeSet<DriftKey> =
         records.iter().flat_map(|r| check(&mut nl, store, r, repair)).collect();
+    now.extend(super::drift_vlan::check_all(&mut nl, &records));
     let labels = |k: &DriftKey| {
         vec![
             ("network", Lv::from(k.0.clone())),

@@ -8,6 +8,7 @@
 //! unless the entry says `force = true`.
 
 pub mod drift;
+pub mod drift_vlan;
 pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -292,6 +293,11 @@ fn present(shared: &Shared, pfs: &[PfConfig]) -> BTreeMap<String, u32> {
         .collect()
 }
 
+/// The entries of `now` that `seen` did not have (with that ifindex).
+fn appeared(seen: &BTreeMap<String, u32>, now: &BTreeMap<String, u32>) -> Vec<String> {
+    now.iter().filter(|(k, i)| seen.get(*k) != Some(*i)).map(|(k, _)| k.clone()).collect()
+}
+
 /// The `[sriov]` section of the file the daemon was started with.
 fn reload(shared: &Shared) -> Option<Vec<PfConfig>> {
     let path = shared.config.source.as_ref()?;
@@ -355,9 +361,12 @@ pub async fn run(
                     return;
                 }
                 let now = present(&shared, &pfs);
-                let back = seen.as_ref().is_some_and(|seen| now.iter().any(|(k, i)| seen.get(k) != Some(i)));
-                if back && !pfs.is_empty() {
-                    tracing::info!(pfs = ?now, "sriov: a configured PF (re)appeared");
+                let back = seen.as_ref().map(|seen| appeared(seen, &now)).unwrap_or_default();
+                for pf in &back {
+                    tracing::info!(pf = %pf, ifindex = now.get(pf), "sriov: a configured PF (re)appeared; re-applying its plan");
+                    shared.metrics.sriov_appeared.get_or_create(&vec![("pf", Lv::from(pf.clone()))]).inc();
+                }
+                if !back.is_empty() {
                     run_pass(&shared, &pfs).await;
                 }
             }
