@@ -23,6 +23,7 @@ pub mod probe;
 pub mod ptp;
 mod refresh;
 pub mod sriov;
+pub mod sync_state;
 mod sys;
 
 use std::collections::HashMap;

@@ -51,7 +51,7 @@ pub fn write_state(shared: &Shared) {
         .ptp_instances()
         .iter()
         .filter_map(|(_, s)| s.sync_state)
-        .reduce(crate::ptp::SyncState::worst);
+        .reduce(crate::sync_state::SyncState::worst);
     let Some(state) = worst else { return };
     let file = lockstate::StateFile {
         sync_state: state.as_str().to_owned(),

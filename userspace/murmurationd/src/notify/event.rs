@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::ptp::SyncState;
+use crate::sync_state::SyncState;
 
 /// A resource of the API, named by its path under the node's address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -192,7 +192,7 @@ pub fn cloud_event(r: Resource, address: &str, s: &Snapshot, time: SystemTime) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ptp::SyncState::{Freerun, Holdover, Locked};
+    use crate::sync_state::SyncState::{Freerun, Holdover, Locked};
     use std::time::Duration;
 
     const ADDR: &str = "/cluster/node/n1";

@@ -8,7 +8,6 @@
 //! unless the entry says `force = true`.
 
 pub mod drift;
-pub mod drift_vlan;
 pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -13,7 +13,7 @@ use murmuration_core::cni::config::{NetConf, VlanProto};
 use murmuration_core::netlink::Netlink;
 use murmuration_core::state::Record;
 
-use super::drift::{DriftKey, key};
+use super::{DriftKey, key};
 use crate::inventory::attachments::vlan_of;
 use crate::inventory::links::LinkView;
 use crate::inventory::podlink::{self, PodLink, Query};

@@ -5,7 +5,7 @@
 //! `murmuration_attachment_drift{...,field}` = 1, logged once when it
 //! starts and once when it ends, and with `repair = true` set back under
 //! the attachment's lock. `vlan` attachments are compared in the pod's
-//! namespace (see [`super::drift_vlan`]), never repaired.
+//! namespace (see [`vlan`]), never repaired.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,6 +15,8 @@ use murmuration_core::cni::config::{Mode, NetConf};
 use murmuration_core::netlink::{Netlink, VfChange, VfState};
 use murmuration_core::state::{Record, Store};
 use tokio_util::sync::CancellationToken;
+
+mod vlan;
 
 use crate::Shared;
 use crate::metrics::label::Lv;
@@ -145,7 +147,7 @@ fn round(shared: &Shared, store: &Store, before: &BTreeSet<DriftKey>) -> BTreeSe
     let repair = shared.config.drift.repair;
     let mut now: BTreeSet<DriftKey> =
         records.iter().flat_map(|r| check(&mut nl, store, r, repair)).collect();
-    now.extend(super::drift_vlan::check_all(&mut nl, &records));
+    now.extend(vlan::check_all(&mut nl, &records));
     let labels = |k: &DriftKey| {
         vec![
             ("network", Lv::from(k.0.clone())),
