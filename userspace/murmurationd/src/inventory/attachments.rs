@@ -88,13 +88,7 @@ pub fn read_vlan_counters(views: &mut [AttachmentView]) {
     for ((vlan, q), link) in targets.iter_mut().zip(found) {
         match link {
             PodLink::Found(l) => vlan.stats = Some(l.stats),
-            PodLink::Missing | PodLink::Gone => {}
-            PodLink::TimedOut => {
-                tracing::warn!(netns = %q.netns.display(), "pod namespace did not answer in time")
-            }
-            PodLink::Failed(e) => {
-                tracing::debug!(netns = %q.netns.display(), error = %e, "pod namespace not read")
-            }
+            other => podlink::log_unread("counters", q, &other),
         }
     }
 }

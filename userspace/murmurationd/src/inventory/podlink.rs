@@ -8,6 +8,7 @@
 //! error).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,25 @@ pub enum PodLink {
     /// No answer before the deadline.
     TimedOut,
     Failed(String),
+}
+
+/// Logs a query that gave nothing to look at: a timeout at warn; the first
+/// failure of the process at warn with its usual cause (no `CAP_SYS_ADMIN`
+/// to enter pod namespaces: vlan attachments then get no counters and no
+/// drift check), later ones at debug. `Missing` and `Gone` are not logged.
+pub fn log_unread(what: &str, q: &Query, link: &PodLink) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let netns = q.netns.display();
+    match link {
+        PodLink::TimedOut => tracing::warn!(%netns, "{what}: pod namespace did not answer in time"),
+        PodLink::Failed(e) if !WARNED.swap(true, Ordering::Relaxed) => tracing::warn!(
+            %netns, error = %e,
+            "{what}: pod namespace not read (entering it needs CAP_SYS_ADMIN); vlan \
+             attachments get no counters or drift check while this fails"
+        ),
+        PodLink::Failed(e) => tracing::debug!(%netns, error = %e, "{what}: pod namespace not read"),
+        PodLink::Found(_) | PodLink::Missing | PodLink::Gone => {}
+    }
 }
 
 fn read_one(q: &Query) -> PodLink {

@@ -92,13 +92,7 @@ pub fn check_all(nl: &mut Netlink, records: &[Record]) -> Vec<DriftKey> {
                 let master = nl.link_by_name(&want.master).ok().flatten().map(|l| l.index);
                 out.extend(drifted(want, &now, master).into_iter().map(|f| key(rec, f)));
             }
-            PodLink::TimedOut => {
-                tracing::warn!(netns = %q.netns.display(), "drift: pod namespace did not answer in time");
-            }
-            PodLink::Failed(e) => {
-                tracing::debug!(netns = %q.netns.display(), error = %e, "drift: pod namespace not read");
-            }
-            PodLink::Missing | PodLink::Gone => {}
+            other => podlink::log_unread("drift", q, &other),
         }
     }
     out
