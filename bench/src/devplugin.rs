@@ -22,7 +22,7 @@ use murmurationd::device_plugin::testing::TestKubelet;
 use serde::Serialize;
 
 use crate::daemon::Daemon;
-use crate::stats::{Summary, summarize};
+use crate::stats::{Summary, ms, ms_header, ms_row, summarize};
 use crate::topo::{Netns, ip_in};
 
 const VFS: usize = 8;
@@ -218,26 +218,14 @@ fn filesystem(dir: &Path) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn ms(us: f64) -> f64 {
-    us / 1000.0
-}
-
 fn report(r: &Results, out: &Path) -> anyhow::Result<()> {
-    let mut md =
-        String::from("| call | n | p50 | p90 | p99 | p99.9 |\n|---|---|---|---|---|---|\n");
+    let mut md = ms_header("call");
     for (name, s) in [
         ("Allocate (1 VF, device-info file written)", &r.allocate),
         ("GetDevicePluginOptions (baseline)", &r.options),
         ("ListAndWatch reaction to a PF link flip", &r.list_and_watch_reaction),
     ] {
-        md += &format!(
-            "| {name} | {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |\n",
-            s.n,
-            ms(s.p50_us),
-            ms(s.p90_us),
-            ms(s.p99_us),
-            ms(s.p999_us)
-        );
+        md += &ms_row(name, s);
     }
     let ratio = |f: fn(&Summary) -> f64| f(&r.allocate) / f(&r.options);
     md += &format!(

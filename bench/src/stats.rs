@@ -41,6 +41,29 @@ pub fn summarize(samples: &[Duration]) -> Summary {
     }
 }
 
+/// Microseconds as milliseconds, for reports in ms.
+pub fn ms(us: f64) -> f64 {
+    us / 1000.0
+}
+
+/// A Markdown row `| name | n | p50 | p90 | p99 | p99.9 |` in ms, under the
+/// header [`MS_HEADER`].
+pub fn ms_row(name: &str, s: &Summary) -> String {
+    format!(
+        "| {name} | {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |\n",
+        s.n,
+        ms(s.p50_us),
+        ms(s.p90_us),
+        ms(s.p99_us),
+        ms(s.p999_us)
+    )
+}
+
+/// The header of [`ms_row`]'s table; `what` names the first column.
+pub fn ms_header(what: &str) -> String {
+    format!("| {what} | n | p50 | p90 | p99 | p99.9 |\n|---|---|---|---|---|---|\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

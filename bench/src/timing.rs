@@ -29,7 +29,7 @@ use murmuration_core::netns::NetNs;
 use serde::Serialize;
 
 use crate::daemon::{Daemon, LISTEN, get_as, poll, rss_mb};
-use crate::stats::{Summary, summarize};
+use crate::stats::{Summary, ms, ms_header, ms_row, summarize};
 use crate::topo::{Netns, ip, ip_in};
 
 const V2: &str = "/api/ocloudNotifications/v2";
@@ -348,31 +348,17 @@ fn since(time: &str, at: SystemTime) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64((now - of_day).rem_euclid(DAY)))
 }
 
-fn ms(us: f64) -> f64 {
-    us / 1000.0
-}
-
 fn report(r: &Results, out: &Path) -> anyhow::Result<()> {
-    let row = |name: &str, s: &Summary| {
-        format!(
-            "| {name} | {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |\n",
-            s.n,
-            ms(s.p50_us),
-            ms(s.p90_us),
-            ms(s.p99_us),
-            ms(s.p999_us)
-        )
-    };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     let mut md = format!(
         "Load average at the end (1, 5, 15 min): {load}. The baselines are taken in turn \
-         with CurrentState, so what else runs on the machine weighs on all three alike.\n\n\
-         | request | n | p50 | p90 | p99 | p99.9 |\n|---|---|---|---|---|---|\n"
+         with CurrentState, so what else runs on the machine weighs on all three alike.\n\n"
     );
-    md += &row("lock-state CurrentState", &r.current_state);
-    md += &row("baseline: v2 health", &r.api_health);
-    md += &row("baseline: /healthz", &r.healthz);
+    md += &ms_header("request");
+    md += &ms_row("lock-state CurrentState", &r.current_state);
+    md += &ms_row("baseline: v2 health", &r.api_health);
+    md += &ms_row("baseline: /healthz", &r.healthz);
     let (c, h) = (&r.current_state, &r.api_health);
     md += &format!(
         "\nCurrentState / v2 health: p50 {:.2}x, p99 {:.2}x. CurrentState p99 {:.3} ms \
