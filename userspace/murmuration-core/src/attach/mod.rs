@@ -17,7 +17,7 @@ use crate::cni::env::AttachmentId;
 use crate::cni::error::CniError;
 use crate::cni::result::{CniResult, Interface};
 use crate::cni::types::MacAddr;
-use crate::netlink::Netlink;
+use crate::netlink::{Netlink, Transport};
 use crate::netns::NetNs;
 use crate::state::{DatapathRecord, Record, Store};
 
@@ -81,7 +81,11 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
 /// Undoes `setup`; already-gone interfaces count as done. `rec` may be an
 /// intent record of an ADD that never finished (no `result`): any step of
 /// `setup` may or may not have happened.
-pub fn teardown(rec: &Record, store: &Store, host: &mut Netlink) -> Result<(), CniError> {
+pub fn teardown<T: Transport>(
+    rec: &Record,
+    store: &Store,
+    host: &mut Netlink<T>,
+) -> Result<(), CniError> {
     match rec.mode {
         Mode::Veth => veth::teardown(rec, host),
         Mode::Sriov => restore::teardown(rec, store, host),

@@ -1,13 +1,11 @@
 //! The requests a VF restore sends, against a recorded netlink client.
 
-use serde_json::value::RawValue;
-
 use super::*;
 use crate::cni::config::{LinkState, Mode};
-use crate::cni::types::{ContainerId, IfName};
+
 use crate::netlink::canned::{link, pf_with_vf, summary};
 use crate::netlink::recorder::{self, Recorder, Reply};
-use crate::state::PodRef;
+use crate::state::fixture;
 
 const PF: u32 = 4;
 const VF_NETDEV: u32 = 9;
@@ -58,23 +56,11 @@ fn netdev() -> NetdevState {
 
 fn record(netdev: Option<NetdevState>) -> Record {
     Record {
-        format: Record::FORMAT,
-        network: "net-a".into(),
-        container_id: ContainerId::parse("c1").expect("cid"),
-        ifname: IfName::parse("net1").expect("ifname"),
         netns: None,
         mode: Mode::Sriov,
         host_ifname: None,
-        mac: None,
         mtu: None,
-        pod: PodRef::default(),
         ipam_allocated: false,
-        config: RawValue::from_string(r#"{"cniVersion":"1.1.0","name":"net-a"}"#.into())
-            .expect("raw"),
-        datapath: None,
-        result: None,
-        created_unix: 1,
-        boot_id: None,
         vf: Some(VfRecord {
             pci: "0000:00:03.2".into(),
             pf_pci: "0000:00:03.0".into(),
@@ -86,6 +72,7 @@ fn record(netdev: Option<NetdevState>) -> Record {
             netdev,
             device_info_file: None,
         }),
+        ..fixture("c1", "net1")
     }
 }
 

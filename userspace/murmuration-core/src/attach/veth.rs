@@ -12,7 +12,7 @@ use crate::cni::env::AttachmentId;
 use crate::cni::error::{CniError, ErrorCode};
 use crate::cni::result::Interface;
 use crate::fault;
-use crate::netlink::{Netlink, VethSpec};
+use crate::netlink::{Netlink, Transport, VethSpec};
 use crate::state::Record;
 
 /// Host-end prefix; the rest is 13 hex digits of SHA-256(containerID, ifname).
@@ -98,7 +98,7 @@ pub fn setup(ctx: &mut AddContext<'_>) -> Result<Attached, CniError> {
 /// not record; once the host end is gone, that port is an orphan of the
 /// uplink, and the uplink's garbage collection (from the recorded config)
 /// drops it and the uplink's programs when no port is left.
-pub fn teardown(rec: &Record, host: &mut Netlink) -> Result<(), CniError> {
+pub fn teardown<T: Transport>(rec: &Record, host: &mut Netlink<T>) -> Result<(), CniError> {
     let fast = rec.datapath.as_ref().map(fastpath::teardown).unwrap_or(Ok(()));
     fault::point(fault::DEL_AFTER_FASTPATH);
     let name = rec.host_ifname.clone().unwrap_or_else(|| host_ifname(&rec.id()));

@@ -27,7 +27,7 @@ use crate::cni::env::{CniPath, Command};
 use crate::cni::env::{DelEnv, PodEnv};
 use crate::cni::error::CniError;
 use crate::ipam::{self, Invocation, Ipam};
-use crate::netlink::Netlink;
+use crate::netlink::{Netlink, Transport};
 use crate::netns::NetNs;
 use crate::state::{Record, Store};
 
@@ -73,10 +73,10 @@ fn open_pod_netlink(ns: &NetNs) -> Result<Netlink, CniError> {
 /// longer usable. `vars` is the environment handed to a delegated plugin
 /// (the node daemon has none: an empty map); the attachment's identity and
 /// `CNI_PATH` are set from the record and `path`.
-pub fn release(
+pub fn release<T: Transport>(
     rec: &Record,
     store: &Store,
-    host: &mut Netlink,
+    host: &mut Netlink<T>,
     path: &CniPath,
     fallback: Option<&dyn Ipam>,
     vars: &HashMap<String, String>,
@@ -177,3 +177,6 @@ fn combine(mut errors: Vec<CniError>) -> Result<(), CniError> {
     }
     Err(first)
 }
+
+#[cfg(test)]
+mod release_tests;

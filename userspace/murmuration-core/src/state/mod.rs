@@ -20,8 +20,12 @@
 //! deterministic names and the runtime's config; GC and the daemon drop
 //! unreadable records). Skipping fsync takes about 1 ms off every ADD here.
 
+#[cfg(test)]
+mod fixture;
 pub mod lock;
 mod record;
+#[cfg(test)]
+pub(crate) use fixture::fixture;
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};

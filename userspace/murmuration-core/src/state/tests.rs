@@ -1,10 +1,8 @@
 use std::os::unix::fs::PermissionsExt;
 
-use serde_json::value::RawValue;
-
 use super::*;
-use crate::cni::config::Mode;
 use crate::cni::types::{ContainerId, IfName};
+use crate::state::fixture;
 
 fn id(c: &str, i: &str) -> AttachmentId {
     AttachmentId {
@@ -14,26 +12,7 @@ fn id(c: &str, i: &str) -> AttachmentId {
 }
 
 fn record(c: &str, i: &str) -> Record {
-    Record {
-        format: Record::FORMAT,
-        network: "net-a".into(),
-        container_id: ContainerId::parse(c).expect("cid"),
-        ifname: IfName::parse(i).expect("ifname"),
-        netns: Some("/var/run/netns/x".into()),
-        mode: Mode::Veth,
-        host_ifname: Some("mm0123456789abc".into()),
-        mac: None,
-        mtu: Some(1400),
-        pod: PodRef::default(),
-        ipam_allocated: true,
-        config: RawValue::from_string(r#"{"cniVersion":"1.1.0","name":"net-a"}"#.into())
-            .expect("raw"),
-        datapath: None,
-        result: None,
-        created_unix: 1,
-        boot_id: None,
-        vf: None,
-    }
+    fixture(c, i)
 }
 
 #[test]
