@@ -46,7 +46,7 @@ fn pod_stats(pod: &Pod, ifname: &str) -> serde_json::Value {
 }
 
 #[test]
-fn agent_gaps_vlan_pod_counters_carry_pod_labels_and_its_drift_is_raised_and_cleared() {
+fn agent_vlan_pod_counters_carry_pod_labels_and_its_drift_is_raised_and_cleared() {
     let s = Sriov::without_vfs();
     s.wait_for_carrier();
     let _wire = WireVlan::new(&s.wire, 300, "10.31.0.1/24");
@@ -135,7 +135,7 @@ fn provisioned(pf_pci: &str) -> Option<()> {
 }
 
 #[test]
-fn agent_gaps_a_pf_whose_driver_is_unbound_and_bound_again_gets_its_plan_re_applied() {
+fn agent_a_pf_whose_driver_is_unbound_and_bound_again_gets_its_plan_re_applied() {
     let s = Sriov::without_vfs();
     let cni = Cni::new("reappear");
     let dir = scratch("reappear");
