@@ -1,5 +1,5 @@
-//! `murmurationd` and the gaps of an SR-IOV agent the host kernel cannot
-//! show: a `vlan`-mode pod's subinterface counters (read in the pod's
+//! `murmurationd` as the node agent, where only a real kernel can show it:
+//! a `vlan`-mode pod's subinterface counters (read in the pod's
 //! namespace) with the pod's labels, drift of that subinterface behind the
 //! plugin's back raised and cleared, and a PF whose driver is unbound and
 //! bound again getting its `[[sriov.pf]]` plan re-applied (timed, reported).
