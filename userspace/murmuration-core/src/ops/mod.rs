@@ -106,14 +106,11 @@ pub fn release<T: Transport>(
                 errors.push(e.context("releasing IPAM lease"));
             }
         }
-        // A lease was taken but neither the record's config (it no longer
-        // parses, e.g. after an upgrade with stricter validation) nor the
-        // caller names an IPAM: keep the record rather than forget the lease.
-        (true, None) => errors.push(CniError::new(
-            crate::cni::error::ErrorCode::InvalidConfig,
-            "the recorded network configuration no longer parses; its IPAM lease cannot \
-             be released, so the record is kept",
-        )),
+        // A lease was taken but neither the record's config nor the caller
+        // names a usable IPAM (its `ipam` section itself no longer parses):
+        // nothing can release it. DEL must not fail for ever on that.
+        (true, None) => tracing::warn!(container = %rec.container_id, ifname = %rec.ifname,
+            "recorded IPAM unusable and none given: its lease cannot be released"),
         _ => {}
     }
     crate::fault::point(crate::fault::DEL_AFTER_IPAM);
@@ -126,8 +123,10 @@ pub fn release<T: Transport>(
     errors
 }
 
+/// The IPAM of the record's config, read as DEL reads a config: keys that no
+/// longer validate (after an upgrade) are dropped before `ipam` is given up.
 fn recorded_ipam(rec: &Record, path: &CniPath) -> Option<Box<dyn Ipam>> {
-    let conf = NetConf::parse(rec.config.get().as_bytes()).ok()?;
+    let (conf, _) = NetConf::parse_for_del(rec.config.get().as_bytes()).ok()?;
     ipam::for_conf(&conf, path.dirs())
 }
 

@@ -13,6 +13,7 @@ use crate::netlink::Netlink;
 use crate::netlink::canned::summary;
 use crate::netlink::recorder::{self, Recorder, Reply};
 use crate::state::{Record, Store, fixture};
+use serde_json::value::RawValue;
 
 /// An IPAM that records the identity each DEL was made for.
 #[derive(Default)]
@@ -118,15 +119,31 @@ fn a_record_from_an_earlier_boot_sends_nothing_and_releases_only_its_lease() {
 }
 
 #[test]
-fn a_lease_with_no_usable_ipam_keeps_the_record() {
-    // The recorded config does not parse (it names no plugin type) and the
-    // caller, like the node daemon's cleanup, brings no IPAM of its own.
+fn the_recorded_ipam_is_used_before_the_callers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::new(dir.path());
+    let config = r#"{"cniVersion":"1.1.0","name":"net-a","type":"murmuration","mode":"veth",
+        "ipamInProcess":true,"ipam":{"type":"static","addresses":[{"address":"10.0.0.5/24"}]}}"#;
+    let rec = Record {
+        config: RawValue::from_string(config.into()).expect("raw"),
+        ..saved(&store, true)
+    };
+    let fallback = FakeIpam::default();
+    let (errors, _) = run(&rec, &store, vec![Reply::Ack], Some(&fallback));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(fallback.dels.borrow().is_empty(), "the caller's IPAM is not asked");
+    assert!(store.load(&rec.id()).expect("load").is_none());
+}
+
+#[test]
+fn a_lease_no_ipam_can_release_does_not_hold_the_del_for_ever() {
+    // The recorded config names no IPAM (as after an upgrade that no longer
+    // accepts its `ipam` section) and the caller brings none either.
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::new(dir.path());
     let rec = saved(&store, true);
     let (errors, sent) = run(&rec, &store, vec![Reply::Ack], None);
-    assert_eq!(sent, ["del mm0123456789abc [ack]"], "the interface still goes");
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].code, ErrorCode::InvalidConfig as u32);
-    assert!(store.load(&rec.id()).expect("load").is_some(), "record kept with its lease");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(sent, ["del mm0123456789abc [ack]"]);
+    assert!(store.load(&rec.id()).expect("load").is_none());
 }
