@@ -101,8 +101,11 @@ fn os_clock_error(shared: &Shared, cfg: &PtpConfig) -> Option<f64> {
 }
 
 /// Where os-clock-sync-state comes from: the first `[[linuxptp.instance]]`
-/// whose phc2sys steers the system clock (`realtime = true`), else the
-/// daemon's own reading of `os_clock_phc`, else nothing (FREERUN).
+/// whose phc2sys steers the system clock (`realtime = true`) while it
+/// reports fresh updates, else the daemon's own reading of `os_clock_phc`,
+/// else nothing (FREERUN). phc2sys in automatic mode steers the system clock
+/// only from a port that tracks a master: on a grandmaster it prints
+/// nothing, and the PHC reading stands in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum OsClockSource {
@@ -114,6 +117,19 @@ pub enum OsClockSource {
 }
 
 impl OsClockSource {
+    /// The source for this round: a supervised phc2sys without a fresh
+    /// update gives way to the PHC reading where one is configured.
+    fn now(shared: &Shared) -> Self {
+        match Self::of(shared) {
+            Self::Phc2sys(instance)
+                if shared.phc2sys(&instance, phc2sys_fresh(shared)).is_none() =>
+            {
+                shared.config.ptp.os_clock_phc.clone().map_or(Self::Phc2sys(instance), Self::Phc)
+            }
+            other => other,
+        }
+    }
+
     fn of(shared: &Shared) -> Self {
         let supervised = shared
             .config
@@ -133,6 +149,10 @@ impl OsClockSource {
 /// older than this (or three polls) means phc2sys is not steering it.
 const PHC2SYS_FRESH: Duration = Duration::from_secs(3);
 
+fn phc2sys_fresh(shared: &Shared) -> Duration {
+    PHC2SYS_FRESH.max(shared.config.ptp.poll_seconds.get() * 3)
+}
+
 /// The system clock's offset (ns) from `source`, and whether it counts
 /// towards LOCKED: phc2sys's last fresh update with its servo locked (s2,
 /// s3) and |offset| within the threshold; or the daemon's PHC reading
@@ -142,8 +162,7 @@ fn os_clock_reading(shared: &Shared, source: &OsClockSource) -> (Option<f64>, bo
     let threshold = cfg.os_clock_threshold_ns;
     match source {
         OsClockSource::Phc2sys(instance) => {
-            let fresh = PHC2SYS_FRESH.max(cfg.poll_seconds.get() * 3);
-            let update = shared.phc2sys(instance, fresh);
+            let update = shared.phc2sys(instance, phc2sys_fresh(shared));
             let good = update.as_ref().is_some_and(|u| u.good(threshold));
             (update.map(|u| u.offset_ns as f64), good)
         }
@@ -181,7 +200,7 @@ impl NodeClock {
 
     /// Steps the OS clock state and hands the node's view to the API.
     fn refresh(&mut self, shared: &Shared) {
-        let source = OsClockSource::of(shared);
+        let source = OsClockSource::now(shared);
         let (offset_ns, good) = os_clock_reading(shared, &source);
         let os = OsClock {
             sync_state: self.os_clock.step(self.started.elapsed(), good),
@@ -346,9 +365,12 @@ mod tests {
         let source = OsClockSource::of(&s);
         assert_eq!(source, OsClockSource::Phc2sys("ran0".to_owned()));
         assert_eq!(os_clock_reading(&s, &source), (None, false), "no update yet");
+        // No fresh update (a grandmaster: phc2sys -a does not steer the
+        // system clock there): the PHC reading stands in.
+        assert_eq!(OsClockSource::now(&s), OsClockSource::Phc("/dev/ptp0".to_owned()));
         s.set_phc_offset("/dev/ptp0".to_owned(), 37e9);
-        assert_eq!(os_clock_reading(&s, &source), (None, false), "the PHC reading is not used");
         s.set_phc2sys("ran0", update("phc2sys[1.2]: CLOCK_REALTIME eth1 offset -99 s2 freq +3"));
+        assert_eq!(OsClockSource::now(&s), source, "phc2sys again once it updates");
         assert_eq!(os_clock_reading(&s, &source), (Some(-99.0), true));
         s.set_phc2sys("ran0", update("phc2sys[2.2]: CLOCK_REALTIME eth1 offset 101 s2 freq +3"));
         assert_eq!(os_clock_reading(&s, &source), (Some(101.0), false), "over the threshold");
