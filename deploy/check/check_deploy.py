@@ -33,6 +33,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DAEMONSET = "daemonset.yaml"
+# ConfigMaps meant for a patched DaemonSet: file -> the strategic-merge patch.
+AGENT_PATCH = "daemonset-sriov-agent.patch.yaml"
+PATCHED_BY = {"configmap-sriov-agent.yaml": AGENT_PATCH}
 DAEMON_CONFIG_KEY = "murmurationd.toml"
 DEPLOY = ROOT / "deploy"
 KUBERNETES_VERSIONS = ["1.30.0", "1.34.0"]
@@ -42,6 +45,7 @@ DASHBOARD = DEPLOY / "grafana/murmuration.json"
 METRICS_DOC = ROOT / "docs/metrics.md"
 # YAML under deploy/ that is not a Kubernetes object, and what checks it.
 NOT_KUBERNETES = {
+    AGENT_PATCH: "check_deploy.py: merged into daemonset.yaml, the result validated",
     "prometheus/scrape.yaml": "promtool check config",
     "prometheus/murmuration-rules.yml": "promtool check rules, promtool test rules",
     "prometheus/rules-test.yml": "promtool test rules",
@@ -238,13 +242,47 @@ def check_promql(queries, errors):
         print(f"ok   {len(queries)} dashboard queries parse (promtool)")
 
 
-def daemon_mounts(errors):
-    """The murmurationd container's hostPath mounts: {mountPath: (host path, read-only)}."""
+def merge_by(base, patch, key):
+    """A strategic merge of two lists of objects keyed by `key`."""
+    merged = {item[key]: dict(item) for item in base}
+    for item in patch:
+        merged.setdefault(item[key], {}).update(item)
+    return list(merged.values())
+
+
+def daemonset(errors, patch=None):
+    """daemonset.yaml's DaemonSet, with `patch` (a file under deploy/) merged in."""
     docs = [d for d in yaml_documents(DEPLOY / DAEMONSET) if d.get("kind") == "DaemonSet"]
     if len(docs) != 1:
         errors.append(f"deploy/{DAEMONSET}: expected one DaemonSet")
+        return None
+    ds = docs[0]
+    if patch is None:
+        return ds
+    (p,) = yaml_documents(DEPLOY / patch)
+    pod, ppod = ds["spec"]["template"]["spec"], p["spec"]["template"]["spec"]
+    pod["volumes"] = merge_by(pod.get("volumes", []), ppod.get("volumes", []), "name")
+    for pc in ppod.get("containers", []):
+        (c,) = [c for c in pod["containers"] if c["name"] == pc["name"]]
+        c["volumeMounts"] = merge_by(c.get("volumeMounts", []),
+                                     pc.get("volumeMounts", []), "mountPath")
+    return ds
+
+
+def check_patched_daemonsets(errors):
+    for patch in sorted(set(PATCHED_BY.values())):
+        ds = daemonset(errors, patch)
+        if ds is not None:
+            for version in KUBERNETES_VERSIONS:
+                validate_object(f"{DAEMONSET} + {patch}", ds, version, errors)
+
+
+def daemon_mounts(errors, patch=None):
+    """The murmurationd container's hostPath mounts: {mountPath: (host path, read-only)}."""
+    ds = daemonset(errors, patch)
+    if ds is None:
         return {}
-    pod = docs[0]["spec"]["template"]["spec"]
+    pod = ds["spec"]["template"]["spec"]
     volumes = {v["name"]: v["hostPath"]["path"] for v in pod.get("volumes", []) if "hostPath" in v}
     (daemon,) = [c for c in pod["containers"] if c["name"] == "murmurationd"]
     return {m["mountPath"]: (volumes.get(m["name"]), bool(m.get("readOnly")))
@@ -284,8 +322,10 @@ def check_daemon_configs(daemon, errors):
     if daemon is None or not Path(daemon).is_file():
         errors.append(f"--daemon {daemon}: the built murmurationd is needed for --check-config")
         return
-    mounts = daemon_mounts(errors)
     for rel, text in daemon_configs():
+        patch = PATCHED_BY.get(rel)
+        mounts = daemon_mounts(errors, patch)
+        target = f"{DAEMONSET} + {patch}" if patch else DAEMONSET
         with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
             f.write(text)
             f.flush()
@@ -294,6 +334,13 @@ def check_daemon_configs(daemon, errors):
         if run.returncode != 0 or "config OK" not in run.stdout:
             errors.append(f"deploy/{rel}: murmurationd --check-config refuses "
                           f"{DAEMON_CONFIG_KEY}:\n{run.stdout}{run.stderr}")
+            continue
+        sections = [(name, re.search(rf"\b{name}: \w+ {{", run.stdout))
+                    for name in ("device_plugin", "sriov")]
+        unread = [name for name, found in sections if not found]
+        if unread:
+            errors.append(f"deploy/{rel}: no {', '.join(unread)} section in --check-config's "
+                          "output: the check cannot see which paths the config uses")
             continue
         needs = []
         if resolved(run.stdout, "device_plugin", "enabled") == "true":
@@ -306,11 +353,11 @@ def check_daemon_configs(daemon, errors):
         missing = [(p, w) for p, w in needs if p is None or not covered(mounts, p, w)]
         for path, writable in missing:
             how = "writable " if writable else ""
-            errors.append(f"deploy/{rel}: the config uses {path}, which deploy/{DAEMONSET} "
+            errors.append(f"deploy/{rel}: the config uses {path}, which deploy/{target} "
                           f"does not mount ({how}hostPath at the same path)")
         if not missing:
             print(f"ok   deploy/{rel}: {DAEMON_CONFIG_KEY} (--check-config; "
-                  f"{len(needs)} paths mounted)")
+                  f"{len(needs)} paths mounted by deploy/{target})")
 
 
 def write_rules():
@@ -327,6 +374,7 @@ def main():
     selftest()
     errors = []
     custom = check_manifests(errors)
+    check_patched_daemonsets(errors)
     check_network_attachments(custom["NetworkAttachmentDefinition"], errors)
     check_prometheus_rules(custom["PrometheusRule"], errors)
     check_metric_names(documented_metrics(METRICS_DOC.read_text()), errors)
