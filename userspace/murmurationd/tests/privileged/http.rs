@@ -7,18 +7,14 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use murmuration_testkit::audit::Usage;
+
 use crate::common::{World, http_get, wait_for};
 
 const ADDR: &str = "127.0.0.1:9468";
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("kB")
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds").count()
+fn usage(pid: u32) -> Usage {
+    Usage::of(pid).expect("the daemon's /proc entries")
 }
 
 /// Reads until the daemon closes `s` (EOF or reset); how long that took.
@@ -42,7 +38,7 @@ fn slow_and_many_clients_cannot_hold_the_endpoint() {
     let http = "header_timeout_seconds = 1\nconnection_lifetime_seconds = 3\nmax_connections = 16";
     let daemon = w.daemon_http(9468, http, "", &[]);
     let pid = daemon.pid();
-    let rss0 = rss_kib(pid);
+    let rss0 = usage(pid).rss_kib;
 
     // Half a request: cut off after the header timeout, not held forever.
     let slow = w.node.run(|| {
@@ -55,10 +51,10 @@ fn slow_and_many_clients_cannot_hold_the_endpoint() {
 
     // 200 idle connections at once: 16 are served (and timed out), the rest
     // closed on accept.
-    let fds0 = open_fds(pid);
+    let fds0 = usage(pid).fds;
     let idle: Vec<TcpStream> =
         w.node.run(|| (0..200).map(|_| TcpStream::connect(ADDR).expect("connect")).collect());
-    let fds = open_fds(pid);
+    let fds = usage(pid).fds;
     assert!(fds <= fds0 + 16 + 2, "{fds} fds open with 200 clients ({fds0} before)");
     // Slots free as connections time out, so some of the 200 are served
     // late; far more than half can only have been refused.
@@ -75,7 +71,7 @@ fn slow_and_many_clients_cannot_hold_the_endpoint() {
     }
     let (code, body) = w.get(ADDR, "/healthz");
     assert_eq!((code, body.trim()), (200, "ok"), "served again once they are gone");
-    let rss1 = rss_kib(pid);
+    let rss1 = usage(pid).rss_kib;
     eprintln!("daemon RSS {rss0} kB idle, {rss1} kB after 200 connections");
     assert!(rss1 < rss0 + 16 * 1024, "RSS grew from {rss0} to {rss1} kB");
 }

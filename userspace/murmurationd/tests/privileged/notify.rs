@@ -11,6 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant, SystemTime};
 
+use murmuration_testkit::audit::Usage;
 use serde_json::{Value, json};
 
 use crate::common::{Proc, World, wait_for};
@@ -343,15 +344,6 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// Figures, not a timed test: 100 subscribers; from the daemon's detection
 /// of a change (the event's `time`) to each consumer's receipt (p50/p99
 /// over HOLDOVER and FREERUN, 200 deliveries); CurrentState round trips
@@ -368,14 +360,14 @@ fn oran_notification_figures_with_100_subscribers() {
         let (code, body) = current(&w, LOCK);
         (code == 200 && json_of(&body)["data"]["values"][0]["value"] == "LOCKED").then_some(())
     });
-    let rss_before = rss_kib(pid);
+    let rss_before = Usage::of(pid).expect("usage").rss_kib;
     let (addr, events) = sink(&w, false);
     for i in 0..100 {
         let (code, body) = subscribe(&w, &format!("http://{addr}/c{i}"), LOCK);
         assert_eq!(code, 201, "{body}");
     }
     while events.recv_timeout(Duration::from_millis(200)).is_ok() {}
-    let rss_after = rss_kib(pid);
+    let rss_after = Usage::of(pid).expect("usage").rss_kib;
 
     let mut rtt = Vec::new();
     for _ in 0..1000 {
